@@ -1,0 +1,5 @@
+import sys
+
+from daclab.cli import main
+
+sys.exit(main())

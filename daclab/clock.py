@@ -1,0 +1,98 @@
+"""The one clock through which everything in daclab waits.
+
+Procedures, drivers and the sequence engine never call ``time.sleep`` themselves; they ask the
+current clock. At the cryostat that is a :class:`RealClock`. In simulation a
+:class:`VirtualClock` makes a wait advance virtual time at once (CI), or at a chosen speed-up
+(a GUI rehearsal of a cooldown), and the virtual cryostat reads the same clock, so a 50-hour
+cooldown runs in seconds and still looks like 50 hours to everything that measures it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+
+class Clock:
+    """What every clock offers: the time, the epoch time for data files, and a wait."""
+
+    def now(self) -> float:
+        """Seconds on this clock's own time line (monotonic)."""
+        raise NotImplementedError
+
+    def timestamp(self) -> float:
+        """Seconds since the Unix epoch, for time stamps written with the data."""
+        raise NotImplementedError
+
+    def sleep(self, seconds: float) -> None:
+        raise NotImplementedError
+
+
+class RealClock(Clock):
+    def now(self) -> float:
+        return time.monotonic()
+
+    def timestamp(self) -> float:
+        return time.time()
+
+    def sleep(self, seconds: float) -> None:
+        if seconds > 0:
+            time.sleep(seconds)
+
+
+class VirtualClock(Clock):
+    """Simulated time.
+
+    ``speedup=math.inf`` (the default) advances instantly; a finite speed-up sleeps
+    ``seconds / speedup`` of wall time for each virtual wait, so a live display can follow.
+    Thread-safe: a GUI thread may read the time while a measurement thread waits.
+    """
+
+    def __init__(self, start_epoch: float | None = None, speedup: float = math.inf):
+        if not speedup > 0:
+            raise ValueError(f"speedup = {speedup!r} is not allowed; it must be > 0 (inf = instant)")
+        self._elapsed = 0.0
+        self._start_epoch = time.time() if start_epoch is None else float(start_epoch)
+        self.speedup = speedup
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        with self._lock:
+            return self._elapsed
+
+    def timestamp(self) -> float:
+        return self._start_epoch + self.now()
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError(f"seconds = {seconds!r}: a clock cannot run backwards")
+        with self._lock:
+            self._elapsed += seconds
+
+    def sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            return
+        if math.isfinite(self.speedup):
+            time.sleep(seconds / self.speedup)
+        self.advance(seconds)
+
+
+_current: Clock = RealClock()
+
+
+def current() -> Clock:
+    """The clock in force for this process (a RealClock unless a simulation installed one)."""
+    return _current
+
+
+def use(clock: Clock) -> Clock:
+    """Install ``clock`` as the process clock and return the one it replaces."""
+    global _current
+    previous, _current = _current, clock
+    return previous
+
+
+def sleep(seconds: float) -> None:
+    """Wait on the current clock; the only sleep procedures and drivers should call."""
+    _current.sleep(seconds)

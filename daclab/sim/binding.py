@@ -1,0 +1,194 @@
+"""Binds pyvisa-sim devices to the virtual cryostat.
+
+pyvisa-sim answers from its YAML file alone: properties hold what was last written and
+dialogues give fixed replies. daclab keeps those files genuine (resource names, terminators,
+command grammar, specs and error replies are all in the YAML and work in plain pyvisa-sim) and
+adds one layer: when pyvisa-sim builds a device whose name has a *twin* registered here, the
+twin's getters and setters take over the named properties, and the twin's actions run when the
+named dialogues are received. The values that change then come from the shared physical model,
+through the very ``write``/``query`` calls a driver makes on real hardware.
+
+Rules kept by every twin:
+- a twin can only bind commands that its YAML declares (binding fails loudly otherwise), so the
+  YAML stays the complete grammar of the instrument;
+- a value is checked against the YAML specs before the twin sees it; a value outside them, or a
+  twin setter raising ValueError, gets the instrument's error behaviour: the device's
+  ``execution_error`` register bit or queue entry when the YAML declares one, otherwise
+  pyvisa-sim's command error; nothing reaches the model;
+- faults from the cryostat's injector are applied to every command before it is answered.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pyvisa.errors
+from pyvisa import constants
+from pyvisa_sim import parser as sim_parser
+from pyvisa_sim.channels import Channels
+from pyvisa_sim.component import NoResponse, Property, to_bytes
+
+from daclab.sim import cryostat as worlds
+
+Getter = Callable[[], Any]
+Setter = Callable[[Any], "str | None"]
+
+_TWINS: dict[str, type[Twin]] = {}
+
+
+def register_twin(cls: type[Twin]) -> type[Twin]:
+    """Class decorator: devices of this name in any sim_configs YAML get this twin."""
+    _TWINS[cls.device_name] = cls
+    return cls
+
+
+class Twin:
+    """Translates one instrument's YAML grammar to the virtual cryostat.
+
+    Subclasses set ``device_name`` and return from :meth:`properties` a mapping
+    ``property name -> (getter, setter)`` (either may be None; for a property inside a pyvisa-sim
+    channel group both take the channel id first), and from :meth:`actions` a mapping
+    ``dialogue query -> callable`` run when that dialogue arrives. A setter may return a string:
+    it is then sent as the reply instead of the YAML's fixed one (for queries with arguments,
+    which pyvisa-sim can only express as setters).
+    """
+
+    device_name: str = ""
+
+    def __init__(self):
+        self.device = None
+        self.reply: str | None = None
+
+    @property
+    def world(self) -> worlds.VirtualCryostat:
+        # Looked up on every command: pyvisa keeps one parsed library per file for the whole
+        # process, so a twin must follow whichever world is in use now.
+        return worlds.active()
+
+    def properties(self) -> dict[str, tuple[Getter | None, Setter | None]]:
+        return {}
+
+    def actions(self) -> dict[str, Callable[[], str | None]]:
+        return {}
+
+
+class _BoundProperty(Property):
+    """A pyvisa-sim property whose value lives in the model instead of the YAML default.
+
+    The original property is kept as the store for whatever the twin does not take over.
+    """
+
+    def __init__(self, original: Property, twin: Twin, getter, setter, channel: Channels | None):
+        self.name, self.specs = original.name, original.specs
+        self._original, self._twin, self._getter, self._setter, self._channel = original, twin, getter, setter, channel
+
+    def _args(self):
+        return (self._channel._selected,) if self._channel is not None else ()
+
+    def get_value(self):
+        if self._getter is None:
+            return self._original.get_value()
+        return self._getter(*self._args())
+
+    def set_value(self, string_value) -> None:
+        several = isinstance(string_value, (list, tuple))
+        try:
+            # Several arguments come as a list that the twin checks; one is checked against the specs.
+            value = [str(v).strip() for v in string_value] if several else self.validate_value(str(string_value).strip())
+            reply = self._setter(*self._args(), value) if self._setter else None
+        except ValueError:
+            if _signal_execution_error(self._twin.device):
+                return
+            raise
+        if reply is not None:
+            self._twin.reply = reply
+        # Keep what was written, so a query the twin does not answer echoes it like plain pyvisa-sim.
+        self._original.set_value(",".join(value) if several else str(string_value).strip())
+
+
+def _signal_execution_error(device) -> bool:
+    """Flag an out-of-range value the way the YAML says the instrument does, if it says so."""
+    known = "execution_error" in device._error_map or any(
+        "execution_error" in queue._error_map for queue in device._error_queues.values()
+    )
+    if known:
+        device.error_response("execution_error")
+    return known
+
+
+class _ActionDialogues(dict):
+    """Dialogue table that runs the twin's action when its query is looked up."""
+
+    def __init__(self, dialogues: dict, actions: dict, twin: Twin):
+        super().__init__(dialogues)
+        self._actions, self._twin = actions, twin
+
+    def __getitem__(self, query: bytes):
+        response = super().__getitem__(query)
+        action = self._actions.get(query)
+        if action is not None:
+            reply = action()
+            if reply is not None:
+                return to_bytes(reply)
+        return response
+
+
+def bind(device, twin: Twin) -> None:
+    """Attach ``twin`` to a freshly parsed pyvisa-sim ``device``."""
+    twin.device = device
+    groups = [(device, None)] + [(ch, ch) for ch in device._channels.values()]
+    for name, (getter, setter) in twin.properties().items():
+        for component, channel in groups:
+            if name in component._properties:
+                component._properties[name] = _BoundProperty(component._properties[name], twin, getter, setter, channel)
+                break
+        else:
+            raise KeyError(f"twin {type(twin).__name__} binds property {name!r}, which {device.name} does not declare")
+    actions = {to_bytes(q): fn for q, fn in twin.actions().items()}
+    missing = [q.decode() for q in actions if q not in device._dialogues]
+    if missing:
+        raise KeyError(f"twin {type(twin).__name__} binds dialogue(s) {missing}, which {device.name} does not declare")
+    device._dialogues = _ActionDialogues(device._dialogues, actions, twin)
+    _wrap_match(device, twin)
+
+
+def _wrap_match(device, twin: Twin) -> None:
+    plain_match = device._match
+
+    def match(query: bytes):
+        world = twin.world
+        fault = world.faults.check(device.name, world.clock.now())
+        if fault == "disconnect":
+            raise pyvisa.errors.VisaIOError(constants.StatusCode.error_connection_lost)
+        if fault == "timeout":
+            return NoResponse
+        if fault == "garbage":
+            return world.faults.garbage()
+        twin.reply = None
+        response = plain_match(query)
+        return to_bytes(twin.reply) if twin.reply is not None else response
+
+    device._match = match
+
+
+def _get_device_with_twin(name, device_dict, loader, resource_dict):
+    device = _plain_get_device(name, device_dict, loader, resource_dict)
+    twin_class = _TWINS.get(name)
+    if twin_class is not None:
+        bind(device, twin_class())
+    return device
+
+
+_plain_get_device = sim_parser.get_device
+
+
+def install() -> None:
+    """Route pyvisa-sim's device construction through the twins (idempotent)."""
+    sim_parser.get_device = _get_device_with_twin
+
+
+def registered_twins() -> dict[str, type[Twin]]:
+    return dict(_TWINS)
+
+
+__all__ = ["Twin", "register_twin", "bind", "install", "registered_twins"]

@@ -1,0 +1,27 @@
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+import pyvisa  # noqa: E402
+
+from daclab import clock as clocks  # noqa: E402
+from daclab import sim  # noqa: E402
+
+
+@pytest.fixture
+def world():
+    """A fresh virtual cryostat (CeH9 preset, instant clock) in use for the test."""
+    previous = clocks.current()
+    cryostat = sim.use(sim.VirtualCryostat("ceh9_cell1", seed=1))
+    yield cryostat
+    clocks.use(previous)
+
+
+@pytest.fixture
+def ls350(world):
+    rm = pyvisa.ResourceManager(f"{sim.sim_config('lakeshore350.yaml')}@sim")
+    resource = rm.open_resource("ASRL3::INSTR", read_termination="\r\n", write_termination="\r\n", timeout=200)
+    yield resource
+    resource.close()
+    rm.close()
