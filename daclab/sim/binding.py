@@ -65,6 +65,15 @@ class Twin:
         # process, so a twin must follow whichever world is in use now.
         return worlds.active()
 
+    @property
+    def state(self) -> dict:
+        """This instrument's internal state in the world in use (buffers, modes, settings)."""
+        return self.world.instrument_state.setdefault(self.device_name, self.initial_state())
+
+    def initial_state(self) -> dict:
+        """The instrument's state at power-on; override in twins that keep state."""
+        return {}
+
     def properties(self) -> dict[str, tuple[Getter | None, Setter | None]]:
         return {}
 

@@ -39,6 +39,12 @@ class VirtualCryostat:
         self.stage = ThermalStage(thermal, start_K=start_K)
         self.magnet = Magnet(magnet)
         self.faults = FaultInjector(self.rng)
+        # DC current the current source drives through the sample now (0 when its output is off);
+        # a standalone voltmeter reads the sample under it.
+        self.source_current_A = 0.0
+        # Instrument-internal state that belongs with this world (buffers, configuration, modes),
+        # keyed by device name; see Twin.state.
+        self.instrument_state: dict[str, dict] = {}
         self._lock = threading.RLock()
         self._t = self.clock.now()
         self._t0 = self._t
@@ -109,6 +115,37 @@ class VirtualCryostat:
 
     def thermometer_noise(self, sigma_K: float = 0.002) -> float:
         return float(self.rng.normal(0.0, sigma_K))
+
+    # ---- what the wiring presents to the instruments ------------------------------------
+    # The nanovoltmeter's channel 1 is wired to the sample's four-probe voltage pads, channel 2
+    # across the point contact (junction plus spreading resistance); the current source drives
+    # both. AC bridges measure the same four-probe pads.
+
+    def lead_voltage(self, channel: int, current_A: float, duration_s: float | None = None) -> float:
+        """What a voltmeter on ``channel`` reads with ``current_A`` flowing: signal, thermal EMF, noise.
+
+        ``duration_s`` is the time the current has flowed (a pulse width); None is DC.
+        """
+        temperature, field, days = self.sample_conditions()
+        if channel == 1:
+            signal = self.sample.four_probe_voltage(current_A, temperature, field, days, duration_s)
+        elif channel == 2:
+            signal = self.sample.contact_voltage(current_A, temperature, field, days)
+        else:
+            raise ValueError(f"voltmeter channel = {channel} is not wired; wired channels: 1 (four-probe), 2 (contact)")
+        return signal + self.thermoelectric_emf() + self.voltage_noise()
+
+    def bridge_resistance(self, excitation_A: float) -> float:
+        """Four-wire AC resistance at an RMS excitation current, as a lock-in bridge reads it.
+
+        The AC excitation cancels the thermal EMF; its Joule heat still warms the sample, so too
+        high an excitation shifts or broadens the transition, as on a real cell.
+        """
+        if excitation_A <= 0:
+            raise ValueError(f"excitation_A = {excitation_A} must be > 0 for a bridge reading")
+        temperature, field, days = self.sample_conditions()
+        signal = self.sample.four_probe_voltage(excitation_A, temperature, field, days)
+        return (signal + self.voltage_noise()) / excitation_A
 
 
 _active: VirtualCryostat | None = None

@@ -1,3 +1,7 @@
-"""Twins of the simulated instruments; importing this package registers them all."""
+"""Twins of the simulated instruments, one module each; importing this package registers them all."""
 
-from daclab.sim.twins import lakeshore350  # noqa: F401
+import importlib
+import pkgutil
+
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")
