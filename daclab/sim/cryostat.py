@@ -103,10 +103,14 @@ class VirtualCryostat:
             self.update()
             return self.stage.sample_K, self.magnet.field_T, self.days_elapsed
 
-    def thermoelectric_emf(self) -> float:
-        """Slowly drifting thermal EMF of the voltage leads, in volts (cancelled by delta mode)."""
+    def thermoelectric_emf(self, elapsed_s: float | None = None) -> float:
+        """Slowly drifting thermal EMF of the voltage leads, in volts (cancelled by delta mode).
+
+        ``elapsed_s`` (world time since start) evaluates it at another moment, e.g. at each
+        reading of a buffer filled over a while; default now.
+        """
         s = self.sample
-        minutes = self.elapsed_s / 60.0
+        minutes = (self.elapsed_s if elapsed_s is None else elapsed_s) / 60.0
         wander = 0.2 * math.sin(2 * math.pi * minutes / 37.0)  # slow, not quite linear
         return (s.thermoelectric_offset_uV * (1.0 + wander)) * 1e-6 + s.thermoelectric_drift_nV_per_min * minutes * 1e-9
 
