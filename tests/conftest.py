@@ -25,3 +25,12 @@ def ls350(world):
     yield resource
     resource.close()
     rm.close()
+
+
+@pytest.fixture
+def virtual_clock():
+    """An instant virtual clock in force for the test: driver waits advance it, nothing sleeps."""
+    clock = clocks.VirtualClock()
+    previous = clocks.use(clock)
+    yield clock
+    clocks.use(previous)

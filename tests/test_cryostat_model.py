@@ -135,3 +135,14 @@ def test_thermoelectric_emf_drifts_slowly(world):
     e2 = world.thermoelectric_emf()
     assert abs(e1 - e0) < 1e-9 < abs(e2 - e0)
     assert np.std([world.voltage_noise() for _ in range(2000)]) == pytest.approx(world.sample.noise_nV * 1e-9, rel=0.1)
+
+
+def test_lead_voltage_is_the_sample_signal_plus_emf_and_noise(world):
+    world.stage.stage_K = world.stage.sample_K = 150.0
+    signal = world.lead_signal(1, 1e-3)
+    assert signal == pytest.approx(1e-3 * float(world.sample.resistance(150.0)), rel=1e-4)  # mK of Joule heat
+    readings = [world.lead_voltage(1, 1e-3) for _ in range(400)]
+    assert np.mean(readings) - signal == pytest.approx(world.thermoelectric_emf(), abs=1e-9)
+    assert world.lead_signal(2, 1e-3) == pytest.approx(world.sample.contact_voltage(1e-3, 150.0))
+    with pytest.raises(ValueError, match="channel = 3 is not wired"):
+        world.lead_signal(3, 1e-3)

@@ -58,6 +58,7 @@ class Twin:
     def __init__(self):
         self.device = None
         self.reply: str | None = None
+        self.refused = False  # the command in hand was refused: send no reply at all
 
     @property
     def world(self) -> worlds.VirtualCryostat:
@@ -68,7 +69,10 @@ class Twin:
     @property
     def state(self) -> dict:
         """This instrument's internal state in the world in use (buffers, modes, settings)."""
-        return self.world.instrument_state.setdefault(self.device_name, self.initial_state())
+        states = self.world.instrument_state
+        if self.device_name not in states:  # built once per world, not on every access
+            states[self.device_name] = self.initial_state()
+        return states[self.device_name]
 
     def initial_state(self) -> dict:
         """The instrument's state at power-on; override in twins that keep state."""
@@ -107,6 +111,7 @@ class _BoundProperty(Property):
             reply = self._setter(*self._args(), value) if self._setter else None
         except ValueError:
             if _signal_execution_error(self._twin.device):
+                self._twin.refused = True
                 return
             raise
         if reply is not None:
@@ -173,8 +178,10 @@ def _wrap_match(device, twin: Twin) -> None:
             return NoResponse
         if fault == "garbage":
             return world.faults.garbage()
-        twin.reply = None
+        twin.reply, twin.refused = None, False
         response = plain_match(query)
+        if twin.refused:
+            return NoResponse
         return to_bytes(twin.reply) if twin.reply is not None else response
 
     device._match = match

@@ -125,19 +125,21 @@ class VirtualCryostat:
     # across the point contact (junction plus spreading resistance); the current source drives
     # both. AC bridges measure the same four-probe pads.
 
-    def lead_voltage(self, channel: int, current_A: float, duration_s: float | None = None) -> float:
-        """What a voltmeter on ``channel`` reads with ``current_A`` flowing: signal, thermal EMF, noise.
+    def lead_signal(self, channel: int, current_A: float, duration_s: float | None = None) -> float:
+        """The sample's own voltage on a voltmeter ``channel`` with ``current_A`` flowing (no EMF, no noise).
 
         ``duration_s`` is the time the current has flowed (a pulse width); None is DC.
         """
         temperature, field, days = self.sample_conditions()
         if channel == 1:
-            signal = self.sample.four_probe_voltage(current_A, temperature, field, days, duration_s)
-        elif channel == 2:
-            signal = self.sample.contact_voltage(current_A, temperature, field, days)
-        else:
-            raise ValueError(f"voltmeter channel = {channel} is not wired; wired channels: 1 (four-probe), 2 (contact)")
-        return signal + self.thermoelectric_emf() + self.voltage_noise()
+            return self.sample.four_probe_voltage(current_A, temperature, field, days, duration_s)
+        if channel == 2:
+            return self.sample.contact_voltage(current_A, temperature, field, days)
+        raise ValueError(f"voltmeter channel = {channel} is not wired; wired channels: 1 (four-probe), 2 (contact)")
+
+    def lead_voltage(self, channel: int, current_A: float, duration_s: float | None = None) -> float:
+        """What a voltmeter on ``channel`` reads now: the sample's signal, thermal EMF and noise."""
+        return self.lead_signal(channel, current_A, duration_s) + self.thermoelectric_emf() + self.voltage_noise()
 
     def bridge_resistance(self, excitation_A: float) -> float:
         """Four-wire AC resistance at an RMS excitation current, as a lock-in bridge reads it.

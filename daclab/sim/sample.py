@@ -26,6 +26,9 @@ from daclab.analysis.whh import whh_tc_of_field
 
 # 10-90 % width of 0.5 (1 + tanh(x / w)) is 2 atanh(0.8) w.
 _TANH_WIDTH_FACTOR = 2.0 * math.atanh(0.8)
+# Once superconducting paths percolate the resistance is zero, not the endless tail of a tanh:
+# resistive fractions below this are taken as none.
+_PERCOLATION_FRACTION = 1e-5
 
 REQUIRED_KEYS = (
     "name", "tc_K", "transition_width_K", "hc2_0_T", "r_normal_ohm", "jc0_A_cm2",
@@ -170,8 +173,10 @@ class Sample:
     def tc_in_field(self, field_T: float, days: float = 0.0, tc0: float | None = None) -> float:
         """Transition midpoint in a field, following WHH with the sample's Hc2(0)."""
         tc0 = self.tc_at_age(days) if tc0 is None else tc0
+        if field_T == 0.0:
+            return tc0
         hc2 = self.effective_hc2_0() * tc0 / self.tc_K  # Hc2(0) scales with Tc as the sample ages
-        return float(whh_tc_of_field(abs(field_T), tc0, hc2))
+        return _whh_tc(abs(field_T), tc0, hc2)
 
     def _width(self, field_T: float) -> float:
         return self.transition_width_K * (1.0 + self.field_broadening * abs(field_T) / self.effective_hc2_0())
@@ -187,11 +192,11 @@ class Sample:
             w = width * self._width(field_T) / self.transition_width_K / _TANH_WIDTH_FACTOR
             return 0.5 * (1.0 + np.tanh((t - tc) / w))
 
-        main = step(tc0, self.transition_width_K)
-        if self.second_step is None:
-            return main
-        second = step(self.second_step.tc_K * scale, self.second_step.width_K)
-        return (1.0 - self.second_step.fraction) * main + self.second_step.fraction * second
+        fraction = step(tc0, self.transition_width_K)
+        if self.second_step is not None:
+            second = step(self.second_step.tc_K * scale, self.second_step.width_K)
+            fraction = (1.0 - self.second_step.fraction) * fraction + self.second_step.fraction * second
+        return np.clip((fraction - _PERCOLATION_FRACTION) / (1.0 - _PERCOLATION_FRACTION), 0.0, None)
 
     def normal_state_resistance(self, temperature_K):
         """R_n(T): residual plus a phonon term ~T^2 at low T turning linear, R_n(Tc) = r_normal_ohm."""
@@ -282,6 +287,12 @@ class Sample:
             end_slope = (junction_mV[-1] - junction_mV[-2]) / (current[-1] - current[-2])
             v_mV = math.copysign(junction_mV[-1] + (abs(current_A) - current[-1]) * end_slope, current_A)
         return v_mV * 1e-3 + current_A * self.spreading_resistance_ohm
+
+
+@lru_cache(maxsize=4096)
+def _whh_tc(field_T: float, tc_K: float, hc2_0_T: float) -> float:
+    # A sweep asks for the same field many times; the WHH root costs milliseconds.
+    return float(whh_tc_of_field(field_T, tc_K, hc2_0_T))
 
 
 @lru_cache(maxsize=64)

@@ -5,6 +5,13 @@ Choices where the manual leaves room:
   ramping value), which is what the front panel shows; ``RAMPST?`` tells whether it still moves.
 - Inputs B-D have no sensor: they read 0 K with status 1 (invalid reading).
 - A loop regulates only when OUTMODE names input A (1) as its control input.
+- ``INTYPE`` is kept per input; an input whose sensor type is 0 (disabled) reads 0 K with status
+  1 (invalid), so disabling input A blinds the loop's thermometer as on the instrument. Units and
+  ranges are stored, not modelled (readings stay in kelvin).
+- Outputs 3-4 (analog outputs) keep SETP, RAMP, PID, MOUT, OUTMODE and RANGE per world but drive
+  nothing; their setpoint never ramps (RAMPST? 0).
+- ``HTRST?`` reads ``state["heater_status"][output]``: set it to 1 (open load) or 2 (short) to
+  rehearse a heater fault.
 """
 
 from __future__ import annotations
@@ -21,6 +28,10 @@ def cernox_ohms(temperature_K: float) -> float:
     return 30.0 * (300.0 / max(temperature_K, 0.1)) ** 0.85
 
 
+DEFAULT_INPUT_TYPE = "3,1,0,1,1,1"  # NTC RTD (the Cernox), autorange, compensation, kelvin, 10 mV
+ANALOG_OUTPUTS = (3, 4)
+
+
 def _numbers(values, names, ranges):
     """Parse several arguments, raising ValueError naming the first bad one."""
     parsed = []
@@ -32,9 +43,25 @@ def _numbers(values, names, ranges):
     return parsed
 
 
+def _joined(check):
+    """Parser of a several-field setting: check the fields, keep them as the instrument echoes them."""
+    def parse(values):
+        check(values)
+        return ",".join(values)
+    return parse
+
+
 @register_twin
 class Lakeshore350Twin(Twin):
     device_name = "lakeshore350"
+
+    def initial_state(self) -> dict:
+        return {
+            "input_type": {ch: DEFAULT_INPUT_TYPE for ch in "ABCD"},
+            "heater_status": {1: 0, 2: 0},
+            "analog": {n: {"setpoint": 0.0, "ramp": "0,0.000", "pid": "+50.0,+20.0,+0", "output_mode": "0,0,0",
+                           "manual_output": 0.0, "range": 0} for n in ANALOG_OUTPUTS},
+        }
 
     def _loop(self, output: int):
         return self.world.stage.loops[output]
@@ -42,8 +69,10 @@ class Lakeshore350Twin(Twin):
     def properties(self):
         props = {
             "kelvin": (self._kelvin, None),
+            "celsius": (lambda ch: self._kelvin(ch) - 273.15 if self._sensor_present(ch) else 0.0, None),
             "sensor_units": (self._sensor_units, None),
-            "reading_status": (lambda ch: 0 if ch == "A" else 1, None),
+            "reading_status": (lambda ch: 0 if self._sensor_present(ch) else 1, None),
+            "input_type": (lambda ch: self.state["input_type"][ch], self._set_input_type),
         }
         for n in (1, 2):
             props.update({
@@ -58,21 +87,44 @@ class Lakeshore350Twin(Twin):
                                      self._set_output_mode(n)),
                 f"manual_output_{n}": (self._getter(n, lambda loop: loop.manual_output_percent), self._set_manual(n)),
                 f"heater_setup_{n}": (None, self._set_heater_setup(n)),
+                f"heater_status_{n}": (lambda n=n: self.state["heater_status"][n], None),
+            })
+        for n in ANALOG_OUTPUTS:
+            props.update({
+                f"setpoint_{n}": self._analog(n, "setpoint", float),
+                f"ramp_{n}": self._analog(n, "ramp", _joined(self._checked_ramp)),
+                f"ramp_status_{n}": (lambda: 0, None),
+                f"pid_{n}": self._analog(n, "pid", _joined(self._checked_pid)),
+                f"output_mode_{n}": self._analog(n, "output_mode", _joined(self._checked_output_mode)),
+                f"manual_output_{n}": self._analog(n, "manual_output", float),
+                f"range_{n}": self._analog(n, "range", int),
             })
         return props
 
     def actions(self):
-        return {"KRDG? 0": self._all_kelvin, "*RST": self._reset}
+        return {"KRDG? 0": self._all_kelvin, "*RST": self._reset, "*CLS": self._clear_status}
 
     # ---- inputs -------------------------------------------------------------------------
 
+    def _sensor_present(self, channel: str) -> bool:
+        """Only input A has a sensor wired (the Cernox on the cell), and only if not disabled."""
+        return channel == "A" and not self.state["input_type"]["A"].startswith("0,")
+
     def _kelvin(self, channel: str) -> float:
-        if channel != "A":
+        if not self._sensor_present(channel):
             return 0.0
         return self.world.stage_temperature() + self.world.thermometer_noise()
 
     def _sensor_units(self, channel: str) -> float:
-        return cernox_ohms(self._kelvin("A")) if channel == "A" else 0.0
+        return cernox_ohms(self._kelvin(channel)) if self._sensor_present(channel) else 0.0
+
+    def _set_input_type(self, channel: str, value: str):
+        fields = value.split(",")
+        if len(fields) != 6 or not all(f.strip().isdigit() for f in fields):
+            raise ValueError(f"INTYPE {channel},{value}: six integer fields expected")
+        _numbers(fields, ("sensor type", "autorange", "range", "compensation", "units", "excitation"),
+                 ((0, 5), (0, 1), (0, 8), (0, 1), (1, 3), (0, 1)))
+        self.state["input_type"][channel] = ",".join(f.strip() for f in fields)
 
     def _all_kelvin(self) -> str:
         return ",".join(f"{self._kelvin(ch):+08.3f}" for ch in "ABCD")
@@ -91,11 +143,36 @@ class Lakeshore350Twin(Twin):
             self._loop(output).set_setpoint(value)
         return set_
 
+    @staticmethod
+    def _checked_ramp(values):
+        on, rate = _numbers(values, ("ramp on", "ramp rate K/min"), ((0, 1), (0, 100)))
+        if on not in (0, 1) or 0 < rate < 0.001:
+            raise ValueError(f"RAMP {values}: on must be 0|1, rate 0 or 0.001-100 K/min")
+        return on, rate
+
+    @staticmethod
+    def _checked_pid(values):
+        return _numbers(values, ("P", "I", "D"), ((0.1, 1000), (0.1, 1000), (0, 200)))
+
+    @staticmethod
+    def _checked_output_mode(values):
+        numbers = _numbers(values, ("mode", "input", "powerup"), ((0, 5), (0, 8), (0, 1)))
+        if any(n != int(n) for n in numbers):
+            raise ValueError(f"OUTMODE {values}: integer fields expected")
+        return numbers
+
+    def _analog(self, output, key, parse):
+        """Getter and setter of one setting of an analog output, kept in the world's state."""
+        def get():
+            return self.state["analog"][output][key]
+
+        def set_(value):
+            self.state["analog"][output][key] = parse(value)
+        return get, set_
+
     def _set_ramp(self, output):
         def set_(values):
-            on, rate = _numbers(values, ("ramp on", "ramp rate K/min"), ((0, 1), (0, 100)))
-            if on not in (0, 1) or 0 < rate < 0.001:
-                raise ValueError(f"RAMP {values}: on must be 0|1, rate 0 or 0.001-100 K/min")
+            on, rate = self._checked_ramp(values)
             self.world.update()
             loop = self._loop(output)
             loop.ramp_enabled, loop.ramp_rate_K_per_min = bool(on), rate
@@ -109,7 +186,7 @@ class Lakeshore350Twin(Twin):
 
     def _set_pid(self, output):
         def set_(values):
-            p, i, d = _numbers(values, ("P", "I", "D"), ((0.1, 1000), (0.1, 1000), (0, 200)))
+            p, i, d = self._checked_pid(values)
             self.world.update()
             loop = self._loop(output)
             loop.p, loop.i, loop.d = p, i, d
@@ -117,7 +194,7 @@ class Lakeshore350Twin(Twin):
 
     def _set_output_mode(self, output):
         def set_(values):
-            mode, control_input, powerup = _numbers(values, ("mode", "input", "powerup"), ((0, 5), (0, 8), (0, 1)))
+            mode, control_input, powerup = self._checked_output_mode(values)
             self.world.update()
             loop = self._loop(output)
             loop.mode, loop.control_input, loop.powerup = int(mode), int(control_input), int(powerup)
@@ -140,6 +217,11 @@ class Lakeshore350Twin(Twin):
             self._loop(output).full_power_W = min(power, MAX_POWER_W[output])
         return set_
 
+    def _clear_status(self) -> None:
+        """*CLS clears the event status register (pyvisa-sim alone leaves it set)."""
+        for register in self.device._status_registers.values():
+            register.clear()
+
     def _reset(self) -> None:
         """*RST: heaters off and ramps off, setpoints kept (the instrument's power-up defaults)."""
         self.world.update()
@@ -147,3 +229,6 @@ class Lakeshore350Twin(Twin):
             loop.heater_range = 0
             loop.ramp_enabled = False
             loop.set_setpoint(loop.setpoint_K)
+        for analog in self.state["analog"].values():
+            analog["range"] = 0
+            analog["ramp"] = "0," + analog["ramp"].split(",")[1]

@@ -1,0 +1,229 @@
+"""Lab files: which driver, on which VISA resource, plays each role.
+
+A lab file (YAML) names the roles of the setup; procedures ask the lab for a role and never see
+a brand. The same procedures run at the cryostat and on the virtual cryostat: only the lab file
+differs (``daclab/labs/simulated.yaml`` binds every role to a sim_configs twin)::
+
+    name: Cryostat 2, Keithley delta + Lakeshore 370
+    limits: {max_current_A: 0.08, max_field_T: 9}          # SoftwareLimits fields
+    simulation: {sample: ceh9_cell1, start_K: 300}          # only in a simulated lab
+    roles:
+      temperature:
+        kind: temperature_controller
+        driver: lakeshore350:LakeShore350                   # module in daclab.instruments : class
+        resource: ASRL3::INSTR
+        visa_library: sim:lakeshore350.yaml                 # sim:<file> = that sim config @sim
+        options: {}                                         # keyword arguments of the driver
+      delta:
+        kind: resistance_meter
+        driver: keithley6221:Keithley6221
+        adapter: keithley6221:DeltaResistanceMeter          # wraps the driver when it is not the role itself
+        adapter_options: {current_A: 1.0e-3}
+        ...
+
+Entries that name the same driver, resource and library share one instrument object (one 6221
+serves delta, pulse and conductance roles).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import math
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from daclab import roles
+from daclab.limits import SoftwareLimits
+
+ROLE_KINDS: dict[str, type] = {
+    "temperature_controller": roles.TemperatureController,
+    "resistance_meter": roles.ResistanceMeter,
+    "pulse_source": roles.PulseSource,
+    "conductance_source": roles.ConductanceSource,
+    "magnet": roles.MagnetSupply,
+}
+
+LABS_DIR = Path(__file__).parent / "labs"
+
+
+class LabFileError(ValueError):
+    """A lab file that cannot be used; the message names the entry, the key and the value."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RoleBinding:
+    name: str
+    kind: str
+    driver: str
+    resource: str
+    visa_library: str = ""
+    options: dict = dataclasses.field(default_factory=dict)
+    adapter: str | None = None
+    adapter_options: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def instrument_key(self) -> tuple[str, str, str]:
+        return self.driver, self.resource, self.visa_library
+
+
+@dataclasses.dataclass(frozen=True)
+class Simulation:
+    sample: str = "ceh9_cell1"
+    start_K: float = 300.0
+    seed: int = 0
+    speedup: float = math.inf  # virtual seconds per wall second; inf = instant
+
+
+@dataclasses.dataclass(frozen=True)
+class LabConfig:
+    name: str
+    roles: dict[str, RoleBinding]
+    limits: SoftwareLimits = SoftwareLimits()
+    simulation: Simulation | None = None
+
+
+def lab_path(path_or_name: str | Path) -> Path:
+    path = Path(path_or_name)
+    if path.is_file():
+        return path
+    named = LABS_DIR / f"{path_or_name}.yaml"
+    if named.is_file():
+        return named
+    known = ", ".join(sorted(p.stem for p in LABS_DIR.glob("*.yaml")))
+    raise FileNotFoundError(f"lab {str(path_or_name)!r} is neither a file nor a built-in lab; built-in: {known}")
+
+
+def load_lab(path_or_name: str | Path) -> LabConfig:
+    path = lab_path(path_or_name)
+    with open(path, encoding="utf-8") as stream:
+        return parse_lab(yaml.safe_load(stream), source=str(path))
+
+
+def parse_lab(data: Any, source: str = "lab") -> LabConfig:
+    if not isinstance(data, dict):
+        raise LabFileError(f"{source}: expected a mapping with name, roles (and limits, simulation)")
+    _only_keys(source, data, {"name", "roles", "limits", "simulation"})
+    if not isinstance(data.get("roles"), dict) or not data["roles"]:
+        raise LabFileError(f"{source}: 'roles' must map role names to driver entries")
+    bindings = {name: _binding(source, name, entry) for name, entry in data["roles"].items()}
+    limits = _dataclass_from(source, "limits", SoftwareLimits, data.get("limits") or {})
+    simulation = None
+    if data.get("simulation") is not None:
+        simulation = _dataclass_from(source, "simulation", Simulation, data["simulation"])
+    return LabConfig(str(data.get("name", source)), bindings, limits, simulation)
+
+
+def _binding(source: str, name: str, entry: Any) -> RoleBinding:
+    where = f"{source}: roles.{name}"
+    if not isinstance(entry, dict):
+        raise LabFileError(f"{where}: expected a mapping with kind, driver, resource")
+    _only_keys(where, entry, {f.name for f in dataclasses.fields(RoleBinding)} - {"name"})
+    for key in ("kind", "driver", "resource"):
+        if not entry.get(key):
+            raise LabFileError(f"{where}: missing '{key}'")
+    if entry["kind"] not in ROLE_KINDS:
+        raise LabFileError(f"{where}: kind = {entry['kind']!r} is not a role; roles: {', '.join(ROLE_KINDS)}")
+    for key in ("driver", "adapter"):
+        if entry.get(key) is not None and ":" not in str(entry[key]):
+            raise LabFileError(f"{where}: {key} = {entry[key]!r} must be 'module:Class' in daclab.instruments")
+    return RoleBinding(name=name, **entry)
+
+
+def _only_keys(where: str, data: dict, allowed: set[str]) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise LabFileError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _dataclass_from(source: str, section: str, cls, values: dict):
+    if not isinstance(values, dict):
+        raise LabFileError(f"{source}: '{section}' must be a mapping")
+    _only_keys(f"{source}: {section}", values, {f.name for f in dataclasses.fields(cls)})
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as error:
+        raise LabFileError(f"{source}: {section}: {error}") from None
+
+
+def _import(spec: str):
+    module_name, class_name = spec.split(":", 1)
+    module = importlib.import_module(f"daclab.instruments.{module_name}")
+    try:
+        return getattr(module, class_name)
+    except AttributeError:
+        raise LabFileError(f"daclab.instruments.{module_name} has no class {class_name!r}") from None
+
+
+def visa_library_argument(visa_library: str) -> str:
+    """'sim:<file>' -> '<path of that sim config>@sim'; anything else unchanged ('' = default)."""
+    if visa_library.startswith("sim:"):
+        from daclab.sim import sim_config
+
+        return f"{sim_config(visa_library[4:])}@sim"
+    return visa_library
+
+
+class Lab:
+    """An opened lab: instruments are connected on first use of a role and closed together."""
+
+    def __init__(self, config: LabConfig):
+        self.config = config
+        self.world = None
+        if config.simulation is not None:
+            from daclab import clock, sim
+
+            s = config.simulation
+            self.world = sim.use(sim.VirtualCryostat(s.sample, clock.VirtualClock(speedup=s.speedup),
+                                                     start_K=s.start_K, seed=s.seed))
+        self._instruments: dict[tuple, Any] = {}
+        self._roles: dict[str, Any] = {}
+
+    @classmethod
+    def open(cls, path_or_name: str | Path) -> Lab:
+        return cls(load_lab(path_or_name))
+
+    def role(self, name: str):
+        if name not in self.config.roles:
+            raise KeyError(f"the lab has no role {name!r}; roles: {', '.join(self.config.roles)}")
+        if name not in self._roles:
+            self._roles[name] = self._build(self.config.roles[name])
+        return self._roles[name]
+
+    def roles_of_kind(self, kind: str) -> list[str]:
+        return [name for name, b in self.config.roles.items() if b.kind == kind]
+
+    def _build(self, binding: RoleBinding):
+        instrument = self._instruments.get(binding.instrument_key)
+        if instrument is None:
+            driver = _import(binding.driver)
+            kwargs = dict(binding.options)
+            library = visa_library_argument(binding.visa_library)
+            if library:
+                kwargs["visa_library"] = library
+            instrument = driver(binding.resource, **kwargs)
+            self._instruments[binding.instrument_key] = instrument
+        role = instrument
+        if binding.adapter:
+            role = _import(binding.adapter)(instrument, limits=self.config.limits, **binding.adapter_options)
+        expected = ROLE_KINDS[binding.kind]
+        if not isinstance(role, expected):
+            raise LabFileError(f"roles.{binding.name}: {type(role).__name__} does not implement {expected.__name__}")
+        return role
+
+    def close(self) -> None:
+        for instrument in self._instruments.values():
+            try:
+                instrument.adapter.close()
+            except Exception:  # closing must go on for the others
+                pass
+        self._instruments.clear()
+        self._roles.clear()
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

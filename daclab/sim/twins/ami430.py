@@ -1,0 +1,395 @@
+"""AMI Model 430 twin: the supply drives the cryostat's magnet (world.magnet).
+
+The circuit (:class:`SupplyCircuit`, shared with the Cryomagnetics 4G twin, which drives the same
+magnet with another grammar):
+
+- the simulated magnet has ``COIL_T_PER_A`` = 0.1 T/A (9 T at 90 A). The supply converts with
+  the coil constant *it is given* (``CONF:COIL``): a wrong one makes its field readings and
+  targets wrong by the same factor, as on a real supply;
+- a persistent switch is installed (``PS:INST?`` 1) and its heater is off at power-on, with the
+  coil at zero. With the heater on and the switch warm, the supply drives the coil: RAMP, PAUSE
+  and ZERO act on world.magnet. With the switch cold (persistent mode) the coil keeps its current
+  whatever the supply does: the supply then ramps only its leads (a second Magnet in the twin's
+  state, which cannot quench), and ``CURR:SUPP?`` and ``CURR:MAG?`` differ;
+- the switch takes ``PS:HTIME`` s to heat (``STATE?`` 9) and ``PS:CTIME`` s to cool
+  (``STATE?`` 10); a ramp asked for meanwhile is refused;
+- the heater may only be turned on when the supply's current matches the coil's (within 1 mA)
+  and the leads stand still, and off only when the coil is not ramping: heating the switch
+  across a current step would force the step into the coil. Both refusals are execution errors.
+
+Ramp rates: the 430 keeps its segments in amperes (rate per second, upper bound); the rate in
+force for a ramp is that of the segment holding the supply's present current, taken when the
+ramp starts or a rate changes (a ramp crossing into another segment keeps its rate: a
+simplification). Field values follow ``FIELD:UNITS`` (tesla, or kG when 0) and rates
+``CONF:RAMP:RATE:UNITS`` (per second when 0, per minute when 1).
+
+Errors go to the ``SYST:ERR?`` queue declared in the YAML: unknown commands and queries (a
+query gets no reply), out-of-range values, and refused actions (RAMP during a switch transition,
+PS 1 with unequal currents). ``QU 1`` forces a quench, as the 430's own command does.
+"""
+
+from __future__ import annotations
+
+import math
+
+from daclab.sim.binding import Twin, register_twin
+from daclab.sim.magnet import Magnet, MagnetParameters
+
+COIL_T_PER_A = 0.1           # the simulated 9 T magnet
+INDUCTANCE_H = 20.0
+LEAD_RESISTANCE_OHM = 0.005  # supply leads, warm and cold parts together
+CURRENT_MATCH_A = 1e-3
+MAX_CURRENT_A = 125.0
+RATE_RANGE_A_PER_S = (1e-4, 10.0)
+SEGMENTS = 10
+STATE_CODES = {
+    "ramping": 1, "holding": 2, "paused": 3, "zeroing": 6, "quench": 7, "at_zero": 8,
+    "heating_switch": 9, "cooling_switch": 10,
+}
+
+
+def circuit_state(heat_s: float = 20.0, cool_s: float = 20.0) -> dict:
+    """The power-on state of the supply's side of the circuit (kept in Twin.state)."""
+    return {
+        "switch_installed": True,
+        "heater_on": False,
+        "switch_changed_s": -math.inf,
+        "heat_s": heat_s,
+        "cool_s": cool_s,
+        "leads": Magnet(MagnetParameters(rated_field_T=math.inf, safe_rate_T_per_min=math.inf)),
+        "leads_t": None,
+    }
+
+
+class SupplyCircuit:
+    """A supply, its leads and a persistent switch across world.magnet, at the present time.
+
+    Built per command: it brings the world and the leads up to the clock first. Currents are in
+    amperes; the Magnet objects count in tesla of the real coil (current * COIL_T_PER_A).
+    """
+
+    def __init__(self, world, state: dict):
+        self.world, self.s = world, state
+        world.update()
+        now = world.clock.now()
+        if self.s["leads_t"] is not None and now > self.s["leads_t"]:
+            self.leads.step(now - self.s["leads_t"])
+        self.s["leads_t"] = now
+
+    @property
+    def coil(self) -> Magnet:
+        return self.world.magnet
+
+    @property
+    def leads(self) -> Magnet:
+        return self.s["leads"]
+
+    def switch_phase(self) -> str:
+        """none (no switch), heating, warm, cooling or cold."""
+        if not self.s["switch_installed"]:
+            return "none"
+        elapsed = self.world.clock.now() - self.s["switch_changed_s"]
+        if self.s["heater_on"]:
+            return "heating" if elapsed < self.s["heat_s"] else "warm"
+        return "cooling" if elapsed < self.s["cool_s"] else "cold"
+
+    def coupled(self) -> bool:
+        return self.switch_phase() in ("none", "warm")
+
+    def persistent(self) -> bool:
+        return self.switch_phase() == "cold"
+
+    def driven(self) -> Magnet:
+        """What the supply's ramps move now: the coil, or only the leads."""
+        return self.coil if self.coupled() else self.leads
+
+    # ---- readings -------------------------------------------------------------------------
+
+    def magnet_current_A(self) -> float:
+        return self.coil.field_T / COIL_T_PER_A
+
+    def supply_current_A(self) -> float:
+        return self.magnet_current_A() if self.coupled() else self.leads.field_T / COIL_T_PER_A
+
+    def state_name(self) -> str:
+        if self.coil.state == "quench":
+            return "quench"
+        phase = self.switch_phase()
+        if phase in ("heating", "cooling"):
+            return f"{phase}_switch"
+        return self.driven().state
+
+    def magnet_volts(self) -> float:
+        """L dI/dt while the supply moves the coil."""
+        coil = self.coil
+        if not self.coupled() or coil.state not in ("ramping", "zeroing"):
+            return 0.0
+        goal = coil.target_T if coil.state == "ramping" else 0.0
+        direction = math.copysign(1.0, goal - coil.field_T) if goal != coil.field_T else 0.0
+        return direction * INDUCTANCE_H * coil.rate_T_per_min / 60.0 / COIL_T_PER_A
+
+    def supply_volts(self) -> float:
+        return self.magnet_volts() + LEAD_RESISTANCE_OHM * self.supply_current_A()
+
+    # ---- commands (raise ValueError when the instrument refuses) --------------------------
+
+    def _check_settled(self, what: str) -> None:
+        if self.switch_phase() in ("heating", "cooling"):
+            raise ValueError(f"{what} refused while the persistent switch is {self.switch_phase()}")
+
+    def set_rate(self, rate_A_per_s: float) -> None:
+        self.driven().rate_T_per_min = rate_A_per_s * COIL_T_PER_A * 60.0
+
+    def ramp(self, target_A: float, rate_A_per_s: float) -> None:
+        self._check_settled("ramp")
+        magnet = self.driven()
+        magnet.target_T = target_A * COIL_T_PER_A
+        self.set_rate(rate_A_per_s)
+        magnet.ramp()
+
+    def pause(self) -> None:
+        self.driven().pause()
+
+    def zero(self, rate_A_per_s: float) -> None:
+        self._check_settled("zero")
+        self.set_rate(rate_A_per_s)
+        self.driven().zero()
+
+    def set_heater(self, on: bool) -> None:
+        if not self.s["switch_installed"]:
+            raise ValueError("no persistent switch installed")
+        if on == self.s["heater_on"]:
+            return
+        if on:
+            if self.leads.state in ("ramping", "zeroing"):
+                raise ValueError("switch heater refused while the supply ramps")
+            if abs(self.supply_current_A() - self.magnet_current_A()) > CURRENT_MATCH_A:
+                raise ValueError("switch heater refused: supply current differs from the magnet current")
+        else:
+            if self.coupled() and self.coil.state in ("ramping", "zeroing"):
+                raise ValueError("switch heater stays on while the magnet ramps")
+            self._leads_take_over()
+        self.s["heater_on"] = on
+        self.s["switch_changed_s"] = self.world.clock.now()
+
+    def _leads_take_over(self) -> None:
+        """The supply keeps the coil's current in its leads when the switch starts to cool."""
+        coil, leads = self.coil, self.leads
+        leads.field_T, leads.target_T, leads.rate_T_per_min = coil.field_T, coil.target_T, coil.rate_T_per_min
+        leads.state = "at_zero" if coil.field_T == 0.0 else ("paused" if coil.state == "paused" else "holding")
+
+
+def segment_rate(segments: list, count: int, current_A: float) -> float:
+    """Rate (A/s) of the first segment whose upper bound lies above |current|, else the last."""
+    for rate, upper in segments[:count]:
+        if abs(current_A) < upper:
+            return rate
+    return segments[count - 1][0]
+
+
+def finite(value) -> float:
+    """The value as a float; ValueError (the instrument's refusal) for nan, inf or text."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{value!r} is not a finite number")
+    return number
+
+
+def _numbers(values, names) -> list[float]:
+    try:
+        return [finite(v) for v in values]
+    except ValueError:
+        raise ValueError(f"{', '.join(names)}: not finite numbers: {values}") from None
+
+
+@register_twin
+class AMI430Twin(Twin):
+    device_name = "ami430"
+
+    def initial_state(self) -> dict:
+        default_rate = 0.1 / 60.0 / COIL_T_PER_A  # 0.1 T/min
+        return {
+            "field_units": 1,  # tesla
+            "rate_units": 0,   # per second
+            "coil_T_per_A": COIL_T_PER_A,
+            "current_limit_A": 90.0,
+            "target_A": 0.0,
+            "segment_count": 1,
+            "segments": [[default_rate, 90.0] for _ in range(SEGMENTS)],
+            **circuit_state(),
+        }
+
+    def circuit(self) -> tuple[SupplyCircuit, dict]:
+        state = self.state
+        return SupplyCircuit(self.world, state), state
+
+    def properties(self):
+        return {
+            "field_units": (lambda: self.state["field_units"], self._set_field_units),
+            "rate_units": (lambda: self.state["rate_units"], self._set_rate_units),
+            "coil": (self._coil_in_units, self._set_coil),
+            "current_limit": (lambda: self.state["current_limit_A"], self._set_current_limit),
+            "field": (lambda: self._field_in_units(self._reading(SupplyCircuit.magnet_current_A)), None),
+            "magnet_current": (lambda: self._reading(SupplyCircuit.magnet_current_A), None),
+            "supply_current": (lambda: self._reading(SupplyCircuit.supply_current_A), None),
+            "magnet_voltage": (lambda: self._reading(SupplyCircuit.magnet_volts), None),
+            "supply_voltage": (lambda: self._reading(SupplyCircuit.supply_volts), None),
+            "target_field": (lambda: self._field_in_units(self.state["target_A"]), self._set_target_field),
+            "target_current": (lambda: self.state["target_A"], self._set_target_current),
+            "segment_count": (lambda: self.state["segment_count"], self._set_segment_count),
+            "segment_field": (None, self._set_segment_field),
+            "segment_current": (None, self._set_segment_current),
+            "rate_field": (self._segment_field, None),
+            "rate_current": (self._segment_current, None),
+            "state": (lambda: STATE_CODES.get(self._reading(SupplyCircuit.state_name), 3), None),
+            "switch_heater": (lambda: int(self.state["heater_on"]), self._set_heater),
+            "switch_installed": (lambda: int(self.state["switch_installed"]), None),
+            "persistent": (lambda: int(self._reading(SupplyCircuit.persistent)), None),
+            "switch_current": (None, None),
+            "switch_heat_time": (lambda: self.state["heat_s"], self._setter("heat_s")),
+            "switch_cool_time": (lambda: self.state["cool_s"], self._setter("cool_s")),
+            "quench": (self._quench_state, self._set_quench),
+            "quench_count": (lambda: self._reading(lambda c: c.coil.quench_count), None),
+        }
+
+    def actions(self):
+        return {"RAMP": self._ramp, "PAUSE": self._pause, "ZERO": self._zero, "*CLS": self._clear_errors}
+
+    # ---- units ----------------------------------------------------------------------------
+
+    def _field_factor(self) -> float:
+        """Field-unit value per tesla: 1 for T, 10 for kG."""
+        return 1.0 if self.state["field_units"] == 1 else 10.0
+
+    def _time_factor(self) -> float:
+        """Seconds per rate time unit."""
+        return 60.0 if self.state["rate_units"] == 1 else 1.0
+
+    def _field_in_units(self, amps: float) -> float:
+        """What the 430 shows for a current: through its configured coil constant."""
+        return amps * self.state["coil_T_per_A"] * self._field_factor()
+
+    def _amps_from_field(self, value: float) -> float:
+        return value / self._field_factor() / self.state["coil_T_per_A"]
+
+    def _coil_in_units(self) -> float:
+        return self.state["coil_T_per_A"] * self._field_factor()
+
+    def _reading(self, read):
+        circuit, _ = self.circuit()
+        return read(circuit)
+
+    # ---- settings -------------------------------------------------------------------------
+
+    def _setter(self, key):
+        def set_(value):
+            self.state[key] = finite(value)
+        return set_
+
+    def _set_field_units(self, value: int):
+        self.state["field_units"] = value
+
+    def _set_rate_units(self, value: int):
+        self.state["rate_units"] = value
+
+    def _set_coil(self, value: float):
+        self.state["coil_T_per_A"] = finite(value) / self._field_factor()
+
+    def _set_current_limit(self, value: float):
+        state = self.state
+        if abs(state["target_A"]) > finite(value):
+            raise ValueError(f"current limit {value} A below the present target")
+        state["current_limit_A"] = value
+
+    def _set_target_current(self, value: float):
+        circuit, state = self.circuit()
+        if abs(finite(value)) > state["current_limit_A"]:
+            raise ValueError(f"target {value} A beyond the current limit {state['current_limit_A']} A")
+        state["target_A"] = value
+        driven = circuit.driven()
+        if driven.state == "ramping":  # the 430 follows a new target during a ramp
+            driven.target_T = value * COIL_T_PER_A
+
+    def _set_target_field(self, value: float):
+        self._set_target_current(self._amps_from_field(value))
+
+    def _set_segment_count(self, value: int):
+        circuit, state = self.circuit()
+        state["segment_count"] = value
+        self._apply_rate(circuit, state)
+
+    def _set_segment(self, values, to_amps):
+        segment, rate, upper = _numbers(values, ("segment", "rate", "upper bound"))
+        rate_A_s, upper_A = to_amps(rate) / self._time_factor(), to_amps(upper)
+        low, high = RATE_RANGE_A_PER_S
+        if segment != int(segment) or not 1 <= segment <= SEGMENTS:
+            raise ValueError(f"segment {segment} outside 1-{SEGMENTS}")
+        if not low <= rate_A_s <= high or not 0 < upper_A <= MAX_CURRENT_A:
+            raise ValueError(f"rate {rate_A_s} A/s or bound {upper_A} A out of range")
+        circuit, state = self.circuit()
+        state["segments"][int(segment) - 1] = [rate_A_s, upper_A]
+        self._apply_rate(circuit, state)
+
+    def _set_segment_field(self, values):
+        self._set_segment(values, self._amps_from_field)
+
+    def _set_segment_current(self, values):
+        self._set_segment(values, lambda amps: amps)
+
+    def _segment(self, channel) -> tuple[float, float]:
+        rate_A_s, upper_A = self.state["segments"][int(channel) - 1]
+        return rate_A_s * self._time_factor(), upper_A
+
+    def _segment_field(self, channel) -> str:
+        rate, upper = self._segment(channel)
+        return f"{self._field_in_units(rate):.8g},{self._field_in_units(upper):.8g}"
+
+    def _segment_current(self, channel) -> str:
+        rate, upper = self._segment(channel)
+        return f"{rate:.8g},{upper:.8g}"
+
+    def _rate_now(self, circuit: SupplyCircuit, state: dict) -> float:
+        return segment_rate(state["segments"], state["segment_count"], circuit.supply_current_A())
+
+    def _apply_rate(self, circuit: SupplyCircuit, state: dict) -> None:
+        """A new rate takes effect at once, also during a ramp."""
+        circuit.set_rate(self._rate_now(circuit, state))
+
+    def _set_heater(self, value: int):
+        circuit, _ = self.circuit()
+        circuit.set_heater(bool(value))
+
+    def _quench_state(self) -> int:
+        return int(self._reading(lambda c: c.coil.state == "quench"))
+
+    def _set_quench(self, value: int):
+        circuit, _ = self.circuit()
+        if value == 0:
+            circuit.coil.reset_quench()
+        elif circuit.coil.state != "quench":  # QU 1: a quench triggered from the supply
+            circuit.coil.state = "quench"
+            circuit.coil.quench_count += 1
+
+    # ---- actions --------------------------------------------------------------------------
+
+    def _refused(self, command) -> None:
+        try:
+            command()
+        except ValueError:
+            self.device.error_response("execution_error")
+
+    def _ramp(self):
+        circuit, state = self.circuit()
+        self._refused(lambda: circuit.ramp(state["target_A"], self._rate_now(circuit, state)))
+
+    def _pause(self):
+        circuit, _ = self.circuit()
+        circuit.pause()
+
+    def _zero(self):
+        circuit, state = self.circuit()
+        self._refused(lambda: circuit.zero(self._rate_now(circuit, state)))
+
+    def _clear_errors(self):
+        for queue in self.device._error_queues.values():
+            queue.clear()
