@@ -10,7 +10,7 @@ differs (``daclab/labs/simulated.yaml`` binds every role to a sim_configs twin):
     roles:
       temperature:
         kind: temperature_controller
-        driver: lakeshore350:LakeShore350                   # module in daclab.instruments : class
+        driver: lakeshore350:LakeShore350                   # module in daclab.instruments : class or factory
         resource: ASRL3::INSTR
         visa_library: sim:lakeshore350.yaml                 # sim:<file> = that sim config @sim
         options: {}                                         # keyword arguments of the driver
@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import math
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,8 @@ class Lab:
             library = visa_library_argument(binding.visa_library)
             if library:
                 kwargs["visa_library"] = library
+            if not binding.adapter and "limits" in inspect.signature(driver).parameters:
+                kwargs["limits"] = self.config.limits  # a driver that plays the role itself checks them
             instrument = driver(binding.resource, **kwargs)
             self._instruments[binding.instrument_key] = instrument
         role = instrument

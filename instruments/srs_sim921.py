@@ -360,6 +360,11 @@ class SIM921(Instrument):
         clock.sleep(time_constants * self.time_constant_s)
 
 
+def sim921_in_mainframe(resource, port: int = 1, transparent: bool = False, **kwargs) -> SIM921:
+    """The SIM921 in ``port`` of the SIM900 at ``resource``: what a lab file names as the bridge's driver."""
+    return SIM900(resource, **kwargs).sim921(port, transparent)
+
+
 class SIM921ResistanceMeter:
     """:class:`daclab.roles.ResistanceMeter` on a SIM921 wired to the sample's four-probe pads.
 
@@ -399,7 +404,7 @@ class SIM921ResistanceMeter:
 
 
 __all__ = [
-    "SIM900", "SIM900Port", "SIM900PortAdapter", "SIM921", "SIM921ResistanceMeter",
+    "SIM900", "SIM900Port", "SIM900PortAdapter", "SIM921", "SIM921ResistanceMeter", "sim921_in_mainframe",
     "RANGES_OHM", "EXCITATIONS_V", "TIME_CONSTANTS_S", "DEFAULT_ESCAPE",
     "excitation_current", "excitation_code_for_current",
 ]

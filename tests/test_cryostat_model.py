@@ -95,7 +95,7 @@ def test_magnet_ramps_holds_and_zeroes():
 
 def test_magnet_quenches_when_ramped_too_fast_and_warms_the_cryostat():
     world = sim.use(sim.VirtualCryostat("ceh9_cell1", start_K=4.0,
-                                        magnet=MagnetParameters(stored_energy_at_rating_J=0.5)))
+                                        magnet=MagnetParameters(stored_energy_at_rating_J=5.0)))
     world.stage.loops[1].heater_range = 0
     world.magnet.field_T, world.magnet.target_T, world.magnet.state = 4.0, 9.0, "holding"
     world.magnet.rate_T_per_min = 2.0  # four times the coil's safe rate

@@ -19,7 +19,7 @@ class MagnetParameters:
     rated_field_T: float = 9.0
     safe_rate_T_per_min: float = 0.5  # faster ramps quench the coil
     quench_decay_s: float = 2.0
-    stored_energy_at_rating_J: float = 0.5  # the part of the energy that reaches the stage
+    stored_energy_at_rating_J: float = 5.0  # the part of the stored energy that reaches the stage
 
 
 class Magnet:

@@ -29,6 +29,11 @@ _TANH_WIDTH_FACTOR = 2.0 * math.atanh(0.8)
 # Once superconducting paths percolate the resistance is zero, not the endless tail of a tanh:
 # resistive fractions below this are taken as none.
 _PERCOLATION_FRACTION = 1e-5
+# Inside the transition the superconducting paths still carry a small supercurrent even where
+# the pinning model's Ic has vanished, so the I-V there is non-ohmic rather than normal (paper 001
+# sees this between the offset and the onset): a fraction of Ic(0), scaled by the
+# superconducting fraction left.
+_TRANSITION_IC_FRACTION = 0.01
 
 REQUIRED_KEYS = (
     "name", "tc_K", "transition_width_K", "hc2_0_T", "r_normal_ohm", "jc0_A_cm2",
@@ -254,7 +259,8 @@ class Sample:
         t = temperature_K + self.heating(current_A, temperature_K, field_T, days, duration_s)
         f = float(self.normal_fraction(t, field_T, days))
         r_n = float(self.normal_state_resistance(t))
-        excess = max(abs(current_A) - self.critical_current(t, field_T, days), 0.0)
+        ic = max(self.critical_current(t, field_T, days), _TRANSITION_IC_FRACTION * self.critical_current(0.0) * (1.0 - f))
+        excess = max(abs(current_A) - ic, 0.0)
         magnitude = self.residual_resistance_ohm * abs(current_A) + r_n * (f * abs(current_A) + (1.0 - f) * excess)
         return math.copysign(magnitude, current_A)
 

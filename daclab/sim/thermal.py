@@ -22,7 +22,7 @@ class ThermalParameters:
     base_K: float = 1.5  # pumped helium bath
     max_K: float = 320.0  # the stage never warms beyond this (over-temperature protection)
     link_W_per_K: float = 0.02  # cooling power per kelvin above the bath
-    heat_capacity_300K_J_per_K: float = 2.0
+    heat_capacity_300K_J_per_K: float = 40.0  # cell, sample stage and thermometer block: hours to cool
     sample_lag_s: float = 300.0  # thermometer-to-sample time constant through the cell
 
 
