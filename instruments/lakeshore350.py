@@ -50,6 +50,7 @@ from pyvisa.constants import Parity, StopBits
 
 from daclab import clock
 from daclab.limits import SoftwareLimits
+from daclab.instruments.ieee488 import StandardEvent, standard_event_errors
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -106,14 +107,7 @@ class InputUnits(enum.IntEnum):
     SENSOR = 3
 
 
-class EventStatus(enum.IntFlag):
-    """*ESR? bits of the 350 (IEEE-488.2 standard event status register)."""
-
-    OPERATION_COMPLETE = 1
-    QUERY_ERROR = 4
-    EXECUTION_ERROR = 16
-    COMMAND_ERROR = 32
-    POWER_ON = 128
+EventStatus = StandardEvent  # the 350's *ESR? bits are the standard ones
 
 
 # Control inputs as OUTMODE numbers them.
@@ -431,12 +425,7 @@ class LakeShore350(Instrument):
 
     def check_errors(self) -> list[EventStatus]:
         """Read *ESR? and return (and log) the error flags set since the last read."""
-        status = self.event_status
-        errors = [flag for flag in (EventStatus.COMMAND_ERROR, EventStatus.EXECUTION_ERROR, EventStatus.QUERY_ERROR)
-                  if flag in status]
-        for error in errors:
-            log.error(f"{self.name}: {error.name}")
-        return errors
+        return standard_event_errors(self, self.event_status)
 
     # ---- TemperatureController role ------------------------------------------------------
 

@@ -45,6 +45,7 @@ from pyvisa.constants import Parity, StopBits
 
 from daclab import clock
 from daclab.limits import LimitError, SoftwareLimits
+from daclab.instruments.ieee488 import StandardEvent, standard_event_errors
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -132,16 +133,6 @@ RESISTANCE_INVALID = (ReadingStatus.CS_OVERLOAD | ReadingStatus.VCM_OVERLOAD | R
                       | ReadingStatus.VDIF_OVERLOAD | ReadingStatus.R_OVER)
 
 
-class StandardEvent(enum.IntFlag):
-    """*ESR? bits the 370 uses."""
-
-    OPERATION_COMPLETE = 1
-    QUERY_ERROR = 4
-    EXECUTION_ERROR = 16
-    COMMAND_ERROR = 32
-    POWER_ON = 128
-
-
 class ExcitationMode(enum.IntEnum):
     VOLTAGE = 0
     CURRENT = 1
@@ -202,16 +193,6 @@ class PID(NamedTuple):
 class Ramp(NamedTuple):
     enabled: int
     rate_K_per_min: float
-
-
-def standard_event_errors(instrument) -> list[StandardEvent]:
-    """Read (and thereby clear) an IEEE 488.2 instrument's *ESR? and log and return its error bits."""
-    status = instrument.standard_event_status
-    errors = [bit for bit in (StandardEvent.COMMAND_ERROR, StandardEvent.EXECUTION_ERROR,
-                              StandardEvent.QUERY_ERROR) if status & bit]
-    for error in errors:
-        log.error("%s: %s", instrument.name, error.name)
-    return errors
 
 
 def _fields_in(bounds):
@@ -397,7 +378,7 @@ class Lakeshore370(Instrument):
 
     def check_errors(self) -> list[StandardEvent]:
         """Read (and thereby clear) *ESR?; return the error bits that are set."""
-        return standard_event_errors(self)
+        return standard_event_errors(self, self.standard_event_status)
 
 
 # ---- role -----------------------------------------------------------------------------------

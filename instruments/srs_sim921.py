@@ -42,7 +42,8 @@ from pyvisa.constants import Parity, StopBits
 
 from daclab import clock
 # IEEE 488.2 status bits and the nearest-entry lookup are the same for both bridges.
-from daclab.instruments.lakeshore370 import StandardEvent, nearest_index, standard_event_errors
+from daclab.instruments.ieee488 import StandardEvent, standard_event_errors
+from daclab.instruments.lakeshore370 import nearest_index
 from daclab.limits import SoftwareLimits
 
 PORTS = range(1, 9)
@@ -141,7 +142,7 @@ class SIM900(Instrument):
         self.connected_port = None
 
     def check_errors(self) -> list[StandardEvent]:
-        return standard_event_errors(self)
+        return standard_event_errors(self, self.standard_event_status)
 
     # ---- forwarding ----
 
@@ -327,7 +328,7 @@ class SIM921(Instrument):
         self.write("*RST")
 
     def check_errors(self) -> list[StandardEvent]:
-        return standard_event_errors(self)
+        return standard_event_errors(self, self.standard_event_status)
 
     def reset_filter(self) -> None:
         """Restart the output filter from the present signal (FRST)."""
