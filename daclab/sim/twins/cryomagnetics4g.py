@@ -26,7 +26,7 @@ action; an unknown query gets no reply. ``*STB?`` bit 2 reports a quench; ``QRES
 from __future__ import annotations
 
 from daclab.sim.binding import Twin, register_twin
-from daclab.sim.twins.ami430 import COIL_T_PER_A, SupplyCircuit, circuit_state, finite
+from daclab.sim.magnet_supply import COIL_T_PER_A, SupplyCircuit, circuit_state, finite
 
 MAX_CURRENT_A = 100.0
 RATE_RANGE_A_PER_S = (1e-4, 20.0)
