@@ -208,12 +208,12 @@ def test_dcon_at_2K_shows_the_andreev_gap_structure_and_none_above_tc(world, k62
     mean_of_up_and_down = [(contact(b + delta, 2.0) + contact(b - delta, 2.0)) / 2 for b in bias]
     average = cold["voltage_V"] - world.thermoelectric_emf()  # the average voltage keeps the EMF
     assert average == pytest.approx(mean_of_up_and_down, abs=10 * NOISE_V)
-    # conductance is enhanced in the gap region around zero bias (coherence peaks at |eV| ~ Delta)
+    # Andreev reflection: a zero-bias conductance peak, well above the conductance at large bias
     gap_V = world.sample.gap(2.0) * 1e-3
     in_gap = np.abs(cold["voltage_V"]) < 1.5 * gap_V
     large_bias = didv[[0, -1]].mean()
     assert didv[in_gap].max() > 1.3 * large_bias
-    assert didv[20] > 0.9 * large_bias  # Z = 0.6: no deep tunnelling dip at zero bias either
+    assert didv[20] > 1.3 * large_bias
 
     hold(world, 120.0)  # normal state: no gap, a flat conductance
     warm = role.differential_conductance(-4e-3, 4e-3, 0.2e-3, delta, 2e-3)["didv_S"]
