@@ -16,6 +16,7 @@ from typing import Callable, TextIO
 
 from daclab import clock as clocks
 from daclab.lab import Lab
+from daclab.limits import check_range
 
 RESISTANCE_PATHS = {  # role -> excitation current (A)
     "delta": 1e-3,  # paper 000
@@ -34,12 +35,11 @@ class CooldownPlan:
     resistance_every_K: float = 1.0  # resistance paths (0 = never)
 
     def __post_init__(self):
-        checks = (("start_K", self.start_K, 1.5, 320.0), ("end_K", self.end_K, 1.5, 320.0),
-                  ("rate_K_per_min", self.rate_K_per_min, 0.001, 100.0), ("read_every_K", self.read_every_K, 1e-3, 50.0),
-                  ("resistance_every_K", self.resistance_every_K, 0.0, 100.0))
-        for name, value, low, high in checks:
-            if not low <= value <= high:
-                raise ValueError(f"{name} = {value} is outside the allowed range [{low}, {high}]")
+        check_range("start_K", self.start_K, 1.5, 320.0, "K")
+        check_range("end_K", self.end_K, 1.5, 320.0, "K")
+        check_range("rate_K_per_min", self.rate_K_per_min, 0.001, 100.0, "K/min")
+        check_range("read_every_K", self.read_every_K, 1e-3, 50.0, "K")
+        check_range("resistance_every_K", self.resistance_every_K, 0.0, 100.0, "K")
         if self.end_K >= self.start_K:
             raise ValueError(f"end_K = {self.end_K} must be below start_K = {self.start_K} for a cooldown")
 

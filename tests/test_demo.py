@@ -22,7 +22,7 @@ def test_demo_cools_through_the_transition_and_the_three_paths_agree():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--rate", "500"], "rate_K_per_min = 500.0 is outside the allowed range [0.001, 100.0]"),
+    (["--rate", "500"], "rate_K_per_min = 500 K/min is outside the allowed range [0.001, 100] K/min"),
     (["--start", "10", "--end", "20"], "end_K = 20.0 must be below start_K = 10.0"),
     (["--lab", "nowhere"], "built-in: simulated"),
 ])
@@ -32,5 +32,5 @@ def test_demo_refuses_bad_input_before_touching_anything(args, message, capsys):
 
 
 def test_cooldown_plan_checks_each_parameter():
-    with pytest.raises(ValueError, match=r"read_every_K = 0.0 is outside the allowed range \[0.001, 50.0\]"):
+    with pytest.raises(ValueError, match=r"read_every_K = 0 K is outside the allowed range \[0.001, 50\] K"):
         CooldownPlan(read_every_K=0.0)

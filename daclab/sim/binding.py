@@ -84,6 +84,17 @@ class Twin:
     def actions(self) -> dict[str, Callable[[], str | None]]:
         return {}
 
+    def bound(self, device) -> None:
+        """Called once the device is bound: a place for checks on the YAML beyond the bindings."""
+
+    def route(self, query: bytes, match: Callable[[bytes], Any]):
+        """Answer one message; ``match`` is pyvisa-sim's own matcher for the YAML grammar.
+
+        Override for an instrument whose replies depend on a connection state, such as a mainframe
+        forwarding messages to a module.
+        """
+        return match(query)
+
 
 class _BoundProperty(Property):
     """A pyvisa-sim property whose value lives in the model instead of the YAML default.
@@ -133,9 +144,9 @@ def _signal_execution_error(device) -> bool:
 class _ActionDialogues(dict):
     """Dialogue table that runs the twin's action when its query is looked up."""
 
-    def __init__(self, dialogues: dict, actions: dict, twin: Twin):
+    def __init__(self, dialogues: dict, actions: dict):
         super().__init__(dialogues)
-        self._actions, self._twin = actions, twin
+        self._actions = actions
 
     def __getitem__(self, query: bytes):
         response = super().__getitem__(query)
@@ -162,8 +173,9 @@ def bind(device, twin: Twin) -> None:
     missing = [q.decode() for q in actions if q not in device._dialogues]
     if missing:
         raise KeyError(f"twin {type(twin).__name__} binds dialogue(s) {missing}, which {device.name} does not declare")
-    device._dialogues = _ActionDialogues(device._dialogues, actions, twin)
+    device._dialogues = _ActionDialogues(device._dialogues, actions)
     _wrap_match(device, twin)
+    twin.bound(device)
 
 
 def _wrap_match(device, twin: Twin) -> None:
@@ -179,7 +191,7 @@ def _wrap_match(device, twin: Twin) -> None:
         if fault == "garbage":
             return world.faults.garbage()
         twin.reply, twin.refused = None, False
-        response = plain_match(query)
+        response = twin.route(query, plain_match)
         if twin.refused:
             return NoResponse
         return to_bytes(twin.reply) if twin.reply is not None else response

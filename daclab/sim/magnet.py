@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from daclab.sim.ramp import step_towards
+
 STATES = ("at_zero", "holding", "ramping", "paused", "zeroing", "quench")
 
 
@@ -64,13 +66,9 @@ class Magnet:
         goal = self.target_T if self.state == "ramping" else 0.0
         if self.rate_T_per_min > p.safe_rate_T_per_min and self.field_T != goal:
             return self._quench()
-        step = self.rate_T_per_min / 60.0 * dt
-        gap = goal - self.field_T
-        if abs(gap) <= step + 1e-9:  # land exactly, whatever rounding the time steps carry
-            self.field_T = goal
+        self.field_T = step_towards(self.field_T, goal, self.rate_T_per_min / 60.0 * dt)
+        if self.field_T == goal:
             self.state = "at_zero" if goal == 0.0 else "holding"
-        else:
-            self.field_T += math.copysign(step, gap)
         if abs(self.field_T) > p.rated_field_T:
             return self._quench()
         return 0.0

@@ -183,19 +183,20 @@ class Sample:
         hc2 = self.effective_hc2_0() * tc0 / self.tc_K  # Hc2(0) scales with Tc as the sample ages
         return _whh_tc(abs(field_T), tc0, hc2)
 
-    def _width(self, field_T: float) -> float:
-        return self.transition_width_K * (1.0 + self.field_broadening * abs(field_T) / self.effective_hc2_0())
+    def _field_broadening(self, field_T: float) -> float:
+        """Factor by which a field widens every step of the transition."""
+        return 1.0 + self.field_broadening * abs(field_T) / self.effective_hc2_0()
 
     def normal_fraction(self, temperature_K, field_T: float = 0.0, days: float = 0.0):
         """Fraction of the normal-state resistance left at T (0 superconducting, 1 normal)."""
         t = np.asarray(temperature_K, dtype=float)
         tc0 = self.tc_at_age(days)
         scale = tc0 / self.tc_K
+        broadening = self._field_broadening(field_T)
 
         def step(tc_zero_field: float, width: float):
             tc = self.tc_in_field(field_T, days, tc_zero_field)
-            w = width * self._width(field_T) / self.transition_width_K / _TANH_WIDTH_FACTOR
-            return 0.5 * (1.0 + np.tanh((t - tc) / w))
+            return 0.5 * (1.0 + np.tanh((t - tc) * _TANH_WIDTH_FACTOR / (width * broadening)))
 
         fraction = step(tc0, self.transition_width_K)
         if self.second_step is not None:
@@ -221,18 +222,24 @@ class Sample:
 
     # ---- critical current and I-V -------------------------------------------------------
 
-    def critical_current(self, temperature_K: float, field_T: float = 0.0, days: float = 0.0) -> float:
-        """Ic in A from Jc(0), the delta-l pinning model and the cross-section."""
-        scale = self.tc_at_age(days) / self.tc_K
-        if self.jc_tc_K is not None:
-            tc_pin = self.jc_tc_K * scale
-        else:
-            lower_edge = self.tc_in_field(0.0, days) - 0.5 * self.transition_width_K
-            tc_pin = max(lower_edge, 0.01)
-        tc_pin *= self.tc_in_field(field_T, days) / self.tc_in_field(0.0, days)
+    @property
+    def area_cm2(self) -> float:
         width_um, thickness_um = self.cross_section_um2
-        area_cm2 = width_um * thickness_um * 1e-8
-        return float(jc_delta_l(temperature_K, tc_pin, self.jc0_A_cm2)) * area_cm2
+        return width_um * thickness_um * 1e-8
+
+    def critical_current(self, temperature_K: float, field_T: float = 0.0, days: float = 0.0) -> float:
+        """Ic in A from Jc(0), the delta-l pinning model and the cross-section.
+
+        Ic vanishes at ``jc_tc_K`` (default: the lower edge of the transition), which ages and
+        moves in field with the transition itself.
+        """
+        tc0 = self.tc_at_age(days)
+        if self.jc_tc_K is not None:
+            tc_pin = self.jc_tc_K * tc0 / self.tc_K
+        else:
+            tc_pin = max(tc0 - 0.5 * self.transition_width_K, 0.01)
+        tc_pin *= self.tc_in_field(field_T, days) / tc0
+        return float(jc_delta_l(temperature_K, tc_pin, self.jc0_A_cm2)) * self.area_cm2
 
     def heating(self, current_A: float, temperature_K: float, field_T: float, days: float,
                 duration_s: float | None) -> float:
@@ -259,7 +266,7 @@ class Sample:
         t = temperature_K + self.heating(current_A, temperature_K, field_T, days, duration_s)
         f = float(self.normal_fraction(t, field_T, days))
         r_n = float(self.normal_state_resistance(t))
-        ic = max(self.critical_current(t, field_T, days), _TRANSITION_IC_FRACTION * self.critical_current(0.0) * (1.0 - f))
+        ic = max(self.critical_current(t, field_T, days), _TRANSITION_IC_FRACTION * self.jc0_A_cm2 * self.area_cm2 * (1.0 - f))
         excess = max(abs(current_A) - ic, 0.0)
         magnitude = self.residual_resistance_ohm * abs(current_A) + r_n * (f * abs(current_A) + (1.0 - f) * excess)
         return math.copysign(magnitude, current_A)

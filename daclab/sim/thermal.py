@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import math
 
+from daclab.sim.ramp import step_towards
+
 HEATER_RANGES = 5  # Lakeshore 350 outputs 1-2: 1-5 are decades of power, 5 = full power
 
 
@@ -46,12 +48,17 @@ class HeaterLoop:
     output_percent: float = 0.0  # last heater output, for HTR?
 
     @property
+    def rate_limited(self) -> bool:
+        """Whether setpoint changes ramp (a ramp rate of 0 means no limit)."""
+        return self.ramp_enabled and self.ramp_rate_K_per_min > 0
+
+    @property
     def ramping(self) -> bool:
-        return self.ramp_enabled and self.ramp_rate_K_per_min > 0 and self.ramping_setpoint_K != self.setpoint_K
+        return self.rate_limited and self.ramping_setpoint_K != self.setpoint_K
 
     def set_setpoint(self, value_K: float) -> None:
         self.setpoint_K = value_K
-        if not (self.ramp_enabled and self.ramp_rate_K_per_min > 0):
+        if not self.rate_limited:
             self.ramping_setpoint_K = value_K
 
     def range_power_W(self) -> float:
@@ -60,12 +67,10 @@ class HeaterLoop:
         return self.full_power_W * 10.0 ** (self.heater_range - HEATER_RANGES)
 
     def advance_ramp(self, dt: float) -> None:
-        if not (self.ramp_enabled and self.ramp_rate_K_per_min > 0):  # rate 0 means no limit
+        if not self.rate_limited:
             self.ramping_setpoint_K = self.setpoint_K
             return
-        step = self.ramp_rate_K_per_min / 60.0 * dt
-        gap = self.setpoint_K - self.ramping_setpoint_K
-        self.ramping_setpoint_K = self.setpoint_K if abs(gap) <= step else self.ramping_setpoint_K + math.copysign(step, gap)
+        self.ramping_setpoint_K = step_towards(self.ramping_setpoint_K, self.setpoint_K, self.ramp_rate_K_per_min / 60.0 * dt)
 
 
 class ThermalStage:
