@@ -12,6 +12,9 @@ from __future__ import annotations
 import math
 import threading
 import time
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
 
 
 class Clock:
@@ -96,3 +99,20 @@ def use(clock: Clock) -> Clock:
 def sleep(seconds: float) -> None:
     """Wait on the current clock; the only sleep procedures and drivers should call."""
     _current.sleep(seconds)
+
+
+def poll_until(ready: Callable[[], T], timeout_s: float, interval_s: float,
+               timed_out: Callable[[], Exception]) -> T:
+    """Call ``ready`` until it returns something true, waiting ``interval_s`` on the current clock
+    between calls; return that value. When ``timeout_s`` has passed without it, raise the
+    exception ``timed_out()`` builds (it may first put the instrument in a safe state)."""
+    clock = current()
+    deadline = clock.now() + timeout_s
+    while True:
+        result = ready()
+        if result:
+            return result
+        remaining = deadline - clock.now()
+        if remaining <= 0:
+            raise timed_out()
+        clock.sleep(min(interval_s, remaining))

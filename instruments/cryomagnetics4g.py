@@ -27,6 +27,7 @@ from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from daclab import clock as clocks
+from daclab.instruments.ieee488 import standard_event_errors
 from daclab.instruments.magnet import MagnetError, MagnetSupplyAdapter
 
 UNITS = ("A", "kG", "T", "G")
@@ -38,7 +39,6 @@ SWEEP_MODES = ("UP", "DOWN", "PAUSE", "ZERO")
 SWEEP_SPEEDS = (None, "SLOW", "FAST")
 STB_SWEEPING = 1
 STB_QUENCH = 4
-ESR_BITS = {32: "command error", 16: "execution error", 4: "query error"}
 
 _READING = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(kG|A|T|G)\s*$")
 
@@ -178,9 +178,10 @@ class Cryomagnetics4G(Instrument):
         "*ESR?", """Get (and clear) the standard event status register.""", cast=int)
 
     def check_errors(self) -> list[str]:
-        """Read the event status register and return the errors it reports, by name."""
-        register = self.event_status
-        return [name for bit, name in ESR_BITS.items() if register & bit]
+        """Read the event status register and return (and log) the errors it reports, by name:
+        ``"command error"``, ``"execution error"``, ``"query error"``."""
+        errors = standard_event_errors(self, self.event_status)
+        return [error.name.lower().replace("_", " ") for error in errors]
 
 
 class Cryomagnetics4GMagnet(MagnetSupplyAdapter):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import enum
 import logging
 
+from pymeasure.instruments import Instrument
+
 log = logging.getLogger(__name__)
 
 
@@ -28,3 +30,27 @@ def standard_event_errors(instrument, status: int) -> list[StandardEvent]:
     for error in errors:
         log.error("%s: %s", instrument.name, error.name)
     return errors
+
+
+class StandardEventStatusMixin:
+    """*ESR?, *CLS, *RST and :meth:`check_errors` for an instrument without a SCPI error queue.
+
+    List it before ``Instrument`` among the bases, so that its clear/reset/check_errors take the
+    place of pymeasure's SCPI ones.
+    """
+
+    standard_event_status = Instrument.measurement(
+        "*ESR?", """Get and clear the standard event status register as :class:`StandardEvent` flags.""",
+        cast=int, get_process=StandardEvent)
+
+    def clear(self) -> None:
+        """Clear the status registers (*CLS)."""
+        self.write("*CLS")
+
+    def reset(self) -> None:
+        """Return to power-on settings (*RST)."""
+        self.write("*RST")
+
+    def check_errors(self) -> list[StandardEvent]:
+        """Read (and thereby clear) *ESR?; return, and log, the error bits that are set."""
+        return standard_event_errors(self, self.standard_event_status)

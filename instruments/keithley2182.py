@@ -35,16 +35,11 @@ NPLC / line frequency per reading (times the filter count): give the VISA timeou
 
 from __future__ import annotations
 
-import logging
-
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.keithley.keithley2182 import Keithley2182, Keithley2182Channel
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from daclab import clock
-
-log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
 
 OVERFLOW = 9.9e37  # what the 2182A returns for a reading beyond its range
 CHANNEL_RANGES_V = {1: (0.01, 0.1, 1.0, 10.0, 100.0), 2: (0.1, 1.0, 10.0)}
@@ -77,7 +72,7 @@ class Keithley2182AChannel(Keithley2182Channel):
         super().__init__(parent, id)
         # pymeasure sets these before the dynamic-property machinery exists, so they never took
         # effect and channel 2 accepted 120 V; set again now that it does.
-        limit = 120 if id == 1 else 12
+        limit = 1.2 * CHANNEL_RANGES_V[id][-1]  # 120 % of the top range: 120 V, or 12 V on channel 2
         self.voltage_range_values = (0, limit)
         self.voltage_offset_values = (-limit, limit)
 

@@ -21,10 +21,6 @@ from daclab.limits import LimitError, SoftwareLimits, check_choice, check_range
 LINE_PERIOD_S = 1.0 / 60.0
 
 
-def _hardware_current(parameter: str, value_A: float) -> float:
-    return check_range(parameter, value_A, -MAX_CURRENT_A, MAX_CURRENT_A, "A")
-
-
 class _Keithley6221Role:
     """What the three adapters share: the source, the limits, the 2182A channel, stop()."""
 
@@ -39,6 +35,16 @@ class _Keithley6221Role:
             self.limits.compliance("compliance", compliance_V)
         self.compliance_V = compliance_V
         self.last_run: dict[str, np.ndarray] = {}
+
+    def _check_current(self, parameter: str, value_A: float) -> None:
+        """A current against the 6221's range, then against the software limits."""
+        check_range(parameter, value_A, -MAX_CURRENT_A, MAX_CURRENT_A, "A")
+        self.limits.current(parameter, value_A)
+
+    def _duration_s(self, points: int, delay_s: float) -> float:
+        """Expected length of a delta or DCON run: two readings start the three-point average,
+        then one per point, each ``delay_s`` plus one 2182A integration."""
+        return (points + 2) * (delay_s + self.nplc * LINE_PERIOD_S)
 
     def _prepare(self, elements: tuple[str, ...]) -> None:
         """Channel and speed of the 2182A, compliance, readings in volts with ``elements``."""
@@ -85,15 +91,13 @@ class DeltaResistanceMeter(_Keithley6221Role):
 
     def set_excitation(self, current_A: float) -> None:
         """Delta amplitude (HIGH = I, LOW = -I); checked now, written at the next reading."""
-        _hardware_current("delta current", current_A)
-        self.limits.current("delta current", current_A)
+        self._check_current("delta current", current_A)
         if current_A == 0:
             raise LimitError("delta current = 0 A cannot measure a resistance; it must be non-zero")
         self.current_A = float(current_A)
 
     def expected_duration_s(self) -> float:
-        # two readings start the three-point average, then one reversal per delta reading
-        return (self.readings + 2) * (self.delay_s + self.nplc * LINE_PERIOD_S)
+        return self._duration_s(self.readings, self.delay_s)
 
     def resistance(self) -> float:
         """One resistance in ohm: mean of ``readings`` delta voltages divided by the current."""
@@ -122,8 +126,7 @@ class PulseDeltaSource(_Keithley6221Role):
                  source_delay_s: float | None = None, low_measurements: int = 2, channel: int = 1,
                  compliance_V: float | None = None):
         super().__init__(source, limits, channel, 1.0, compliance_V)
-        _hardware_current("pulse low current", low_A)
-        self.limits.current("pulse low current", low_A)
+        self._check_current("pulse low current", low_A)
         self.low_A = float(low_A)
         if source_delay_s is not None:
             check_range("pulse source delay", source_delay_s, 16e-6, 11.966e-3, "s")
@@ -134,8 +137,7 @@ class PulseDeltaSource(_Keithley6221Role):
         if not 1 <= currents_A.size <= BUFFER_SIZE - 1:
             raise LimitError(f"pulse count = {currents_A.size} is outside the allowed range [1, {BUFFER_SIZE - 1}]")
         for index, current in enumerate(currents_A):
-            _hardware_current(f"pulse current[{index}]", current)
-            self.limits.current(f"pulse current[{index}]", current)
+            self._check_current(f"pulse current[{index}]", current)
         check_range("pulse width", width_s, 50e-6, 12e-3, "s")
         check_range("pulse period", period_s, 1e-3, 999999.999, "s")
         if period_s <= width_s:
@@ -180,22 +182,17 @@ class DifferentialConductanceSource(_Keithley6221Role):
 
     def _check(self, start_A, stop_A, step_A, delta_A, delay_s) -> int:
         for name, value in (("DCON start", start_A), ("DCON stop", stop_A)):
-            _hardware_current(name, value)
-            self.limits.current(name, value)
+            self._check_current(name, value)
         check_range("DCON step", step_A, 0.0, MAX_CURRENT_A, "A")
         check_range("DCON delta", delta_A, 0.0, MAX_CURRENT_A, "A")
         if step_A <= 0 or delta_A <= 0:
             raise LimitError(f"DCON step = {step_A:g} A and delta = {delta_A:g} A must both be > 0")
         peak = max(abs(start_A), abs(stop_A)) + delta_A  # the largest current actually driven
-        _hardware_current("DCON peak current (bias + delta)", peak)
-        self.limits.current("DCON peak current (bias + delta)", peak)
+        self._check_current("DCON peak current (bias + delta)", peak)
         check_range("DCON delay", delay_s, 1e-3, 9999.999, "s")
         points = dcon_point_count(start_A, stop_A, step_A)
         check_range("DCON points", points, 1, BUFFER_SIZE)
         return points
-
-    def expected_duration_s(self, points: int, delay_s: float) -> float:
-        return (points + 2) * (delay_s + self.nplc * LINE_PERIOD_S)
 
     def differential_conductance(self, start_A: float, stop_A: float, step_A: float, delta_A: float,
                                  delay_s: float) -> dict[str, np.ndarray]:
@@ -208,7 +205,7 @@ class DifferentialConductanceSource(_Keithley6221Role):
         source.dcon_step = step_A
         source.dcon_delta = delta_A
         source.dcon_delay = delay_s
-        data = self._run(points, source.dcon_arm, self.expected_duration_s(points, delay_s))
+        data = self._run(points, source.dcon_arm, self._duration_s(points, delay_s))
         dv = data["reading"]
         with np.errstate(divide="ignore"):
             didv = delta_A / dv

@@ -40,7 +40,6 @@ Readings chosen where the sources leave room:
 from __future__ import annotations
 
 import enum
-import logging
 from typing import Callable, NamedTuple
 
 from pymeasure.instruments import Channel, Instrument
@@ -51,9 +50,6 @@ from pyvisa.constants import Parity, StopBits
 from daclab import clock
 from daclab.limits import SoftwareLimits
 from daclab.instruments.ieee488 import StandardEvent, standard_event_errors
-
-log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
 
 
 # ---- codes of the instrument ------------------------------------------------------------

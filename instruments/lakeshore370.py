@@ -35,8 +35,6 @@ the role adapter waits pause + settle + one second on :func:`daclab.clock.sleep`
 from __future__ import annotations
 
 import enum
-import logging
-import math
 from typing import NamedTuple
 
 from pymeasure.instruments import Channel, Instrument
@@ -44,11 +42,9 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 from pyvisa.constants import Parity, StopBits
 
 from daclab import clock
+from daclab.instruments.ieee488 import StandardEventStatusMixin
+from daclab.instruments.tables import nearest_index
 from daclab.limits import LimitError, SoftwareLimits
-from daclab.instruments.ieee488 import StandardEvent, standard_event_errors
-
-log = logging.getLogger(__name__)
-log.addHandler(logging.NullHandler())
 
 # ---- index tables ---------------------------------------------------------------------------
 
@@ -61,25 +57,6 @@ CURRENT_EXCITATIONS_A = _sqrt10_series(1e-12, 22)  # index 1..22
 VOLTAGE_EXCITATIONS_V = _sqrt10_series(2e-6, 12)  # index 1..12, top value [unsure]
 RESISTANCE_RANGES_OHM = _sqrt10_series(2e-3, 22)  # index 1..22
 HEATER_RANGES_A = (0.0,) + _sqrt10_series(10 ** -4.5, 8)  # HTRRNG 0 (off), 1 = 31.6 uA ... 8 = 100 mA
-
-_END_TOLERANCE = 1.05  # printed table values are rounded (31.6 mA is 31.62 mA)
-
-
-def nearest_index(value: float, table: tuple[float, ...], quantity: str, unit: str) -> int:
-    """1-based index of the table entry nearest to ``value`` on a log scale.
-
-    Raises LimitError naming the quantity, the value and the table's span when the value is not
-    positive or lies more than 5 % beyond either end of the table.
-    """
-    low, high = table[0], table[-1]
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise LimitError(f"{quantity} = {value!r} is not a number; table [{low:g}, {high:g}] {unit}") from None
-    if not (low / _END_TOLERANCE <= number <= high * _END_TOLERANCE):  # also refuses NaN and <= 0
-        raise LimitError(f"{quantity} = {number:g} {unit} is off the table [{low:g}, {high:g}] {unit}")
-    distances = [abs(math.log(number / entry)) for entry in table]
-    return distances.index(min(distances)) + 1
 
 
 def excitation_current_index(current_A: float) -> int:
@@ -213,8 +190,11 @@ def _fields_in(bounds):
     return validate
 
 
+_reading_range_fields = _fields_in(((0, 1), (1, 22), (1, 22), (0, 1), (0, 1)))
+
+
 def _valid_reading_range(value, _values=None):
-    mode, excitation, range_index, autorange, off = _fields_in(((0, 1), (1, 22), (1, 22), (0, 1), (0, 1)))(value)
+    mode, excitation, range_index, autorange, off = _reading_range_fields(value)
     top = len(VOLTAGE_EXCITATIONS_V) if mode == ExcitationMode.VOLTAGE else len(CURRENT_EXCITATIONS_A)
     if excitation > top:
         raise ValueError(f"excitation index {excitation} is outside [1, {top}] for mode {mode}")
@@ -284,8 +264,11 @@ class Lakeshore370Channel(Channel):
         return float(pause + (filter_setup.settle_s if filter_setup.enabled else 0))
 
 
-class Lakeshore370(Instrument):
+class Lakeshore370(StandardEventStatusMixin, Instrument):
     """Lakeshore Model 370 AC resistance bridge with a 16-channel scanner and one control loop.
+
+    *ESR? (:attr:`standard_event_status`), :meth:`clear`, :meth:`reset` and :meth:`check_errors`
+    come from :class:`~daclab.instruments.ieee488.StandardEventStatusMixin`.
 
     .. code-block:: python
 
@@ -310,10 +293,6 @@ class Lakeshore370(Instrument):
         super().__init__(adapter, name, includeSCPI=False, **kwargs)
 
     id = Instrument.measurement("*IDN?", """Get the identification string.""", cast=str, maxsplit=0)
-
-    standard_event_status = Instrument.measurement(
-        "*ESR?", """Get and clear the standard event status register as :class:`StandardEvent`.""",
-        cast=int, get_process=StandardEvent)
 
     scanner = Instrument.control(
         "SCAN?", "SCAN %d,%d",
@@ -367,18 +346,6 @@ class Lakeshore370(Instrument):
     still_output = Instrument.control(
         "STILL?", "STILL %g", """Control the still heater output in percent.""",
         validator=strict_range, values=(0.0, 100.0))
-
-    def clear(self) -> None:
-        """Clear the status registers (*CLS)."""
-        self.write("*CLS")
-
-    def reset(self) -> None:
-        """Return to power-on settings (*RST)."""
-        self.write("*RST")
-
-    def check_errors(self) -> list[StandardEvent]:
-        """Read (and thereby clear) *ESR?; return the error bits that are set."""
-        return standard_event_errors(self, self.standard_event_status)
 
 
 # ---- role -----------------------------------------------------------------------------------
@@ -438,9 +405,9 @@ class Lakeshore370ResistanceMeter:
 
 __all__ = [
     "Lakeshore370", "Lakeshore370Channel", "Lakeshore370ResistanceMeter", "BridgeReadingError",
-    "ReadingStatus", "StandardEvent", "ExcitationMode", "ReadingRange", "InputSetup", "FilterSetup",
+    "ReadingStatus", "ExcitationMode", "ReadingRange", "InputSetup", "FilterSetup",
     "Scanner", "ControlSetup", "PID", "Ramp", "RESISTANCE_INVALID",
     "CURRENT_EXCITATIONS_A", "VOLTAGE_EXCITATIONS_V", "RESISTANCE_RANGES_OHM", "HEATER_RANGES_A",
-    "nearest_index", "standard_event_errors", "excitation_current_index", "excitation_current",
+    "excitation_current_index", "excitation_current",
     "excitation_voltage_index", "excitation_voltage", "resistance_range_index", "resistance_range",
 ]

@@ -41,9 +41,8 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 from pyvisa.constants import Parity, StopBits
 
 from daclab import clock
-# IEEE 488.2 status bits and the nearest-entry lookup are the same for both bridges.
-from daclab.instruments.ieee488 import StandardEvent, standard_event_errors
-from daclab.instruments.lakeshore370 import nearest_index
+from daclab.instruments.ieee488 import StandardEventStatusMixin
+from daclab.instruments.tables import nearest_index
 from daclab.limits import SoftwareLimits
 
 PORTS = range(1, 9)
@@ -93,11 +92,11 @@ class SIM900Port(Channel):
 
     def flush(self) -> None:
         """Discard what waits in this port's queues (FLSH <port>)."""
-        self.write("FLSH {ch}")
+        self.parent.flush(self.id)
 
     def reset(self) -> None:
         """Send a break to the module, resetting its interface (SRST <port>)."""
-        self.write("SRST {ch}")
+        self.parent.reset_port(self.id)
 
     def send(self, message: str) -> None:
         self.parent.send(self.id, message)
@@ -106,8 +105,9 @@ class SIM900Port(Channel):
         return self.parent.get_bytes(self.id, max_bytes)
 
 
-class SIM900(Instrument):
+class SIM900(StandardEventStatusMixin, Instrument):
     """SRS SIM900 mainframe. Ports are ``port_1`` ... ``port_8``; :meth:`sim921` opens a SIM921.
+    *ESR?, *CLS, *RST and check_errors come from :class:`StandardEventStatusMixin`.
 
     .. code-block:: python
 
@@ -129,20 +129,10 @@ class SIM900(Instrument):
 
     id = Instrument.measurement("*IDN?", """Get the identification string.""", cast=str, maxsplit=0)
 
-    standard_event_status = Instrument.measurement(
-        "*ESR?", """Get and clear the standard event status register as StandardEvent flags.""",
-        cast=int, get_process=StandardEvent)
-
-    def clear(self) -> None:
-        self.write("*CLS")
-
     def reset(self) -> None:
         """*RST: mainframe defaults; a transparent connection is closed."""
-        self.write("*RST")
+        super().reset()
         self.connected_port = None
-
-    def check_errors(self) -> list[StandardEvent]:
-        return standard_event_errors(self, self.standard_event_status)
 
     # ---- forwarding ----
 
@@ -255,8 +245,9 @@ class SIM900PortAdapter(Adapter):
 _BOOL = {True: 1, False: 0}
 
 
-class SIM921(Instrument):
-    """SRS SIM921 AC resistance bridge, reached through any Adapter (usually a SIM900PortAdapter)."""
+class SIM921(StandardEventStatusMixin, Instrument):
+    """SRS SIM921 AC resistance bridge, reached through any Adapter (usually a SIM900PortAdapter).
+    The module's own *ESR?, *CLS, *RST and check_errors come from :class:`StandardEventStatusMixin`."""
 
     def __init__(self, adapter, name: str = "SRS SIM921 AC resistance bridge", **kwargs):
         kwargs.setdefault("read_termination", "\r\n")
@@ -264,10 +255,6 @@ class SIM921(Instrument):
         super().__init__(adapter, name, includeSCPI=False, **kwargs)
 
     id = Instrument.measurement("*IDN?", """Get the identification string.""", cast=str, maxsplit=0)
-
-    standard_event_status = Instrument.measurement(
-        "*ESR?", """Get and clear the module's standard event status register.""",
-        cast=int, get_process=StandardEvent)
 
     resistance = Instrument.measurement("RVAL?", """Get the (filtered) resistance reading, ohm.""")
     temperature = Instrument.measurement("TVAL?", """Get the temperature from the active curve, K.""")
@@ -320,15 +307,6 @@ class SIM921(Instrument):
     curve = Instrument.control(
         "CURV?", "CURV %d", """Control the active calibration curve 1-3.""",
         validator=strict_discrete_set, values=(1, 2, 3), cast=int)
-
-    def clear(self) -> None:
-        self.write("*CLS")
-
-    def reset(self) -> None:
-        self.write("*RST")
-
-    def check_errors(self) -> list[StandardEvent]:
-        return standard_event_errors(self, self.standard_event_status)
 
     def reset_filter(self) -> None:
         """Restart the output filter from the present signal (FRST)."""

@@ -51,3 +51,19 @@ def test_virtual_clock_is_consistent_under_threads():
     for t in threads:
         t.join()
     assert math.isclose(clock.now(), 4000.0)
+
+
+def test_poll_until_returns_the_first_true_value_and_waits_on_the_clock():
+    clock = clocks.VirtualClock()
+    previous = clocks.use(clock)
+    try:
+        replies = iter(["", "", "42"])
+        assert clocks.poll_until(lambda: next(replies), timeout_s=10, interval_s=0.5,
+                                 timed_out=lambda: TimeoutError("never")) == "42"
+        assert clock.now() == 1.0
+        with pytest.raises(TimeoutError, match="still busy at 3"):
+            clocks.poll_until(lambda: False, timeout_s=2.0, interval_s=0.75,
+                              timed_out=lambda: TimeoutError(f"still busy at {clock.now():g}"))
+        assert clock.now() == 3.0  # the last wait is cut to the deadline
+    finally:
+        clocks.use(previous)

@@ -13,8 +13,6 @@ PREPARE = [("CONF:FIELD:UNITS 1", None), ("CONF:RAMP:RATE:UNITS 1", None), ("COI
            ("PS:INST?", "1")]
 
 
-
-
 def protocol(comm_pairs, **kwargs):
     kwargs.setdefault("welcome_lines", 0)
     return expected_protocol(AMI430, comm_pairs, **kwargs)

@@ -11,8 +11,6 @@ from daclab.roles import MagnetSupply
 COIL = Coil(tesla_per_amp=0.1, max_current_A=90.0)
 
 
-
-
 def protocol(comm_pairs):
     return expected_protocol(Cryomagnetics4G, comm_pairs)
 

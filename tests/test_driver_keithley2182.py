@@ -3,7 +3,6 @@
 import pytest
 from pymeasure.test import expected_protocol
 
-from daclab import clock as clocks
 from daclab.instruments.keithley2182 import OVERFLOW, Keithley2182A, is_overflow
 
 # (attribute path, value, comm pairs) for settings; channel attributes as "ch_1.name".
@@ -183,19 +182,14 @@ def test_check_errors_reads_the_queue_until_no_error():
         assert [int(code) for code, _ in nv.check_errors()] == [-113, -222]
 
 
-def test_wait_for_buffer_waits_on_the_clock():
-    clock = clocks.VirtualClock()
-    previous = clocks.use(clock)
-    try:
-        comm = [("*STB?", "0"), ("*STB?", "0"), ("*STB?", "65")]
-        with expected_protocol(Keithley2182A, comm) as nv:
-            nv.wait_for_buffer(timeout=10, interval=0.5)
-        assert clock.now() == 1.0
-        with expected_protocol(Keithley2182A, [("*STB?", "0")] * 3) as nv:
-            with pytest.raises(TimeoutError, match="buffer not full after 1 s"):
-                nv.wait_for_buffer(timeout=1, interval=0.6)
-    finally:
-        clocks.use(previous)
+def test_wait_for_buffer_waits_on_the_clock(virtual_clock):
+    comm = [("*STB?", "0"), ("*STB?", "0"), ("*STB?", "65")]
+    with expected_protocol(Keithley2182A, comm) as nv:
+        nv.wait_for_buffer(timeout=10, interval=0.5)
+    assert virtual_clock.now() == 1.0
+    with expected_protocol(Keithley2182A, [("*STB?", "0")] * 3) as nv:
+        with pytest.raises(TimeoutError, match="buffer not full after 1 s"):
+            nv.wait_for_buffer(timeout=1, interval=0.6)
 
 
 def test_overflow_value():

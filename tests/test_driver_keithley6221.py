@@ -22,8 +22,6 @@ def nv(command):
     return (f'SYST:COMM:SER:SEND "{command}"', None)
 
 
-
-
 # ---- DC source ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("attribute, command, value, written", [

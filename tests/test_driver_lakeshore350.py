@@ -11,8 +11,6 @@ from daclab.limits import LimitError, SoftwareLimits
 from daclab.roles import TemperatureController
 
 
-
-
 # ---- properties: (channel, attribute, value, comm pairs) -------------------------------------
 
 SETTINGS = [

@@ -6,10 +6,9 @@ import pytest
 from pymeasure.test import expected_protocol
 
 from daclab.instruments import lakeshore370 as ls
+from daclab.instruments.ieee488 import StandardEvent
 from daclab.instruments.lakeshore370 import Lakeshore370, Lakeshore370ResistanceMeter
 from daclab.limits import LimitError, SoftwareLimits
-
-
 
 
 # ---- index tables (values computed by hand from the printed tables) -------------------------
@@ -140,8 +139,8 @@ def test_scanner_identity_and_status():
         assert bridge.id == "LSCI,MODEL370,370A5B/1234567,1.5"
         assert bridge.scanner == ls.Scanner(2, 0)
         bridge.scanner = (1, 0)
-        assert bridge.standard_event_status == ls.StandardEvent.COMMAND_ERROR | ls.StandardEvent.EXECUTION_ERROR
-        assert bridge.check_errors() == [ls.StandardEvent.COMMAND_ERROR]
+        assert bridge.standard_event_status == StandardEvent.COMMAND_ERROR | StandardEvent.EXECUTION_ERROR
+        assert bridge.check_errors() == [StandardEvent.COMMAND_ERROR]
         bridge.clear()
         bridge.reset()
     with expected_protocol(Lakeshore370, []) as bridge:

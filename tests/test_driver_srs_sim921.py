@@ -9,11 +9,9 @@ import pytest
 from pymeasure.test import expected_protocol
 
 from daclab.instruments import srs_sim921 as srs
-from daclab.instruments.lakeshore370 import StandardEvent
+from daclab.instruments.ieee488 import StandardEvent
 from daclab.instruments.srs_sim921 import SIM900, SIM921, SIM921ResistanceMeter
 from daclab.limits import LimitError, SoftwareLimits
-
-
 
 
 def block(payload: bytes) -> bytes:

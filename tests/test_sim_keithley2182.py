@@ -50,9 +50,7 @@ def test_channel_2_reads_the_contact_voltage(world, nv):
     world.source_current_A = CURRENT_A
     nv.ch_2.setup_voltage(auto_range=True, nplc=1)
     assert nv.active_channel == 2
-    temperature, field, days = world.sample_conditions()
-    contact = world.sample.contact_voltage(CURRENT_A, temperature, field, days)
-    assert nv.voltage == pytest.approx(contact + world.thermoelectric_emf(), abs=50e-9)
+    assert nv.voltage == pytest.approx(world.lead_signal(2, CURRENT_A) + world.thermoelectric_emf(), abs=50e-9)
     assert nv.ch_2.voltage_range == 0.1
 
 
@@ -64,15 +62,14 @@ def test_a_reading_beyond_a_fixed_range_is_the_overflow_value(world, nv):
     reading = nv.voltage
     assert reading == 9.9e37 and is_overflow(reading)
     nv.ch_2.voltage_range_auto_enabled = True
-    temperature, field, days = world.sample_conditions()
-    contact = world.sample.contact_voltage(world.source_current_A, temperature, field, days)
+    contact = world.lead_signal(2, world.source_current_A)
     assert nv.voltage == pytest.approx(contact + world.thermoelectric_emf(), abs=50e-9)
     assert nv.ch_2.voltage_range == 1.0
 
 
 def test_the_digital_filter_averages_the_noise(world, nv):
     world.source_current_A = 0.0
-    nv.active_channel = 2  # same noise as channel 1, and a model reading 600x cheaper to evaluate
+    nv.active_channel = 2  # same noise as channel 1, and a model signal cheaper to evaluate
     nv.voltage_digital_filter_enabled = False
     unfiltered = np.std([nv.voltage for _ in range(40)])
     nv.voltage_digital_filter_type = "repeat"

@@ -5,8 +5,9 @@ import pyvisa
 
 from daclab import clock as clocks
 from daclab import sim
+from daclab.instruments.ieee488 import StandardEvent
 from daclab.instruments.lakeshore370 import (
-    BridgeReadingError, ExcitationMode, Lakeshore370, Lakeshore370ResistanceMeter, ReadingStatus, StandardEvent,
+    BridgeReadingError, ExcitationMode, Lakeshore370, Lakeshore370ResistanceMeter, ReadingStatus,
     excitation_current, excitation_voltage, resistance_range,
 )
 from daclab.sim.twins.lakeshore370 import ruox_ohms
@@ -35,6 +36,12 @@ def noise_ohm(world, current_A):
 def sample_resistance_now(world):
     temperature, field, days = world.sample_conditions()
     return float(world.sample.resistance(temperature, field, days))
+
+
+def model_reading(world, current_A):
+    """The noise-free four-probe resistance at ``current_A`` now (Joule heating included)."""
+    temperature, field, days = world.sample_conditions()
+    return world.sample.four_probe_voltage(current_A, temperature, field, days) / current_A
 
 
 def test_the_driver_passes_the_serial_settings(bridge):
@@ -69,8 +76,7 @@ def test_too_large_an_excitation_heats_the_sample_as_the_model_says(world, bridg
     hot = meter.resistance()
     temperature, field, days = world.sample_conditions()
     assert world.sample.heating(large, temperature, field, days, None) > 1.0  # kelvin of Joule heating
-    expected_hot = world.sample.four_probe_voltage(large, temperature, field, days) / large
-    assert hot == pytest.approx(expected_hot, abs=5 * noise_ohm(world, large))
+    assert hot == pytest.approx(model_reading(world, large), abs=5 * noise_ohm(world, large))
     assert hot - gentle > 100 * noise_ohm(world, small)  # the heated sample reads higher
     assert bridge.ch_1.excitation_power == pytest.approx(large ** 2 * hot, rel=1e-3)
 
@@ -92,9 +98,7 @@ def test_voltage_excitation_drives_voltage_over_the_range(world, bridge):
     clocks.sleep(bridge.ch_1.settle_time_s())
     current = excitation_voltage(7) / resistance_range(5)
     reading = bridge.ch_1.resistance
-    temperature, field, days = world.sample_conditions()
-    expected = world.sample.four_probe_voltage(current, temperature, field, days) / current
-    assert reading == pytest.approx(expected, abs=5 * noise_ohm(world, current))
+    assert reading == pytest.approx(model_reading(world, current), abs=5 * noise_ohm(world, current))
     assert bridge.ch_1.excitation_power == pytest.approx(current ** 2 * reading, rel=1e-3)
 
 

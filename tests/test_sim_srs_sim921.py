@@ -5,9 +5,9 @@ import pyvisa
 
 from daclab import clock as clocks
 from daclab import sim
-from daclab.instruments.lakeshore370 import StandardEvent
+from daclab.instruments.ieee488 import StandardEvent
 from daclab.instruments.srs_sim921 import SIM900, SIM921ResistanceMeter, excitation_current
-from test_sim_lakeshore370 import hold, noise_ohm, sample_resistance_now
+from test_sim_lakeshore370 import hold, model_reading, noise_ohm, sample_resistance_now
 
 TAU_S = 3.0  # TCON 2, the power-on time constant
 
@@ -22,11 +22,6 @@ def mainframe(world):
 @pytest.fixture
 def bridge(mainframe):
     return mainframe.sim921(1)
-
-
-def model_reading(world, current_A):
-    temperature, field, days = world.sample_conditions()
-    return world.sample.four_probe_voltage(current_A, temperature, field, days) / current_A
 
 
 def test_identities_and_serial_settings(mainframe, bridge):

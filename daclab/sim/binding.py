@@ -84,6 +84,13 @@ class Twin:
     def actions(self) -> dict[str, Callable[[], str | None]]:
         return {}
 
+    def clear_errors(self) -> None:
+        """*CLS: empty the YAML's error queues and status registers (pyvisa-sim alone keeps them)."""
+        for queue in self.device._error_queues.values():
+            queue.clear()
+        for register in self.device._status_registers.values():
+            register.clear()
+
     def bound(self, device) -> None:
         """Called once the device is bound: a place for checks on the YAML beyond the bindings."""
 
@@ -142,20 +149,29 @@ def _signal_execution_error(device) -> bool:
 
 
 class _ActionDialogues(dict):
-    """Dialogue table that runs the twin's action when its query is looked up."""
+    """Dialogue table that runs the twin's action when its query is looked up.
 
-    def __init__(self, dialogues: dict, actions: dict):
+    An action raising ValueError is refused like an out-of-range value: the instrument's
+    execution error, no reply, nothing else changed.
+    """
+
+    def __init__(self, dialogues: dict, actions: dict, twin: Twin):
         super().__init__(dialogues)
-        self._actions = actions
+        self._actions, self._twin = actions, twin
 
     def __getitem__(self, query: bytes):
         response = super().__getitem__(query)
         action = self._actions.get(query)
-        if action is not None:
+        if action is None:
+            return response
+        try:
             reply = action()
-            if reply is not None:
-                return to_bytes(reply)
-        return response
+        except ValueError:
+            if not _signal_execution_error(self._twin.device):
+                raise
+            self._twin.refused = True
+            return NoResponse
+        return response if reply is None else to_bytes(reply)
 
 
 def bind(device, twin: Twin) -> None:
@@ -173,7 +189,7 @@ def bind(device, twin: Twin) -> None:
     missing = [q.decode() for q in actions if q not in device._dialogues]
     if missing:
         raise KeyError(f"twin {type(twin).__name__} binds dialogue(s) {missing}, which {device.name} does not declare")
-    device._dialogues = _ActionDialogues(device._dialogues, actions)
+    device._dialogues = _ActionDialogues(device._dialogues, actions, twin)
     _wrap_match(device, twin)
     twin.bound(device)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from daclab.sim.binding import Twin
 from daclab.sim.magnet import Magnet, MagnetParameters
 
 COIL_T_PER_A = 0.1           # the simulated 9 T magnet
@@ -146,6 +147,14 @@ class SupplyCircuit:
         coil, leads = self.coil, self.leads
         leads.field_T, leads.target_T, leads.rate_T_per_min = coil.field_T, coil.target_T, coil.rate_T_per_min
         leads.state = "at_zero" if coil.field_T == 0.0 else ("paused" if coil.state == "paused" else "holding")
+
+
+class SupplyTwin(Twin):
+    """Base of the supply twins: their state holds :func:`circuit_state`'s keys."""
+
+    def circuit(self) -> SupplyCircuit:
+        """The circuit brought up to the clock; build it afresh for each command."""
+        return SupplyCircuit(self.world, self.state)
 
 
 def finite(value) -> float:

@@ -30,9 +30,8 @@ PS 1 with unequal currents). ``QU 1`` forces a quench, as the 430's own command 
 
 from __future__ import annotations
 
-
-from daclab.sim.binding import Twin, register_twin
-from daclab.sim.magnet_supply import COIL_T_PER_A, SupplyCircuit, circuit_state, finite
+from daclab.sim.binding import register_twin
+from daclab.sim.magnet_supply import COIL_T_PER_A, SupplyCircuit, SupplyTwin, circuit_state, finite
 
 MAX_CURRENT_A = 125.0
 RATE_RANGE_A_PER_S = (1e-4, 10.0)
@@ -59,7 +58,7 @@ def _numbers(values, names) -> list[float]:
 
 
 @register_twin
-class AMI430Twin(Twin):
+class AMI430Twin(SupplyTwin):
     device_name = "ami430"
 
     def initial_state(self) -> dict:
@@ -75,14 +74,10 @@ class AMI430Twin(Twin):
             **circuit_state(),
         }
 
-    def circuit(self) -> tuple[SupplyCircuit, dict]:
-        state = self.state
-        return SupplyCircuit(self.world, state), state
-
     def properties(self):
         return {
-            "field_units": (lambda: self.state["field_units"], self._set_field_units),
-            "rate_units": (lambda: self.state["rate_units"], self._set_rate_units),
+            "field_units": self._kept("field_units", int),
+            "rate_units": self._kept("rate_units", int),
             "coil": (self._coil_in_units, self._set_coil),
             "current_limit": (lambda: self.state["current_limit_A"], self._set_current_limit),
             "field": (lambda: self._field_in_units(self._reading(SupplyCircuit.magnet_current_A)), None),
@@ -101,15 +96,15 @@ class AMI430Twin(Twin):
             "switch_heater": (lambda: int(self.state["heater_on"]), self._set_heater),
             "switch_installed": (lambda: int(self.state["switch_installed"]), None),
             "persistent": (lambda: int(self._reading(SupplyCircuit.persistent)), None),
-            "switch_current": (None, None),
-            "switch_heat_time": (lambda: self.state["heat_s"], self._setter("heat_s")),
-            "switch_cool_time": (lambda: self.state["cool_s"], self._setter("cool_s")),
+            "switch_current": (None, None),  # bound only so that a value out of range is an execution error
+            "switch_heat_time": self._kept("heat_s"),
+            "switch_cool_time": self._kept("cool_s"),
             "quench": (self._quench_state, self._set_quench),
             "quench_count": (lambda: self._reading(lambda c: c.coil.quench_count), None),
         }
 
     def actions(self):
-        return {"RAMP": self._ramp, "PAUSE": self._pause, "ZERO": self._zero, "*CLS": self._clear_errors}
+        return {"RAMP": self._ramp, "PAUSE": self._pause, "ZERO": self._zero, "*CLS": self.clear_errors}
 
     # ---- units ----------------------------------------------------------------------------
 
@@ -132,21 +127,15 @@ class AMI430Twin(Twin):
         return self.state["coil_T_per_A"] * self._field_factor()
 
     def _reading(self, read):
-        circuit, _ = self.circuit()
-        return read(circuit)
+        return read(self.circuit())
 
     # ---- settings -------------------------------------------------------------------------
 
-    def _setter(self, key):
+    def _kept(self, key, parse=finite):
+        """(getter, setter) of a setting the twin only stores, under ``key`` in its state."""
         def set_(value):
-            self.state[key] = finite(value)
-        return set_
-
-    def _set_field_units(self, value: int):
-        self.state["field_units"] = value
-
-    def _set_rate_units(self, value: int):
-        self.state["rate_units"] = value
+            self.state[key] = parse(value)
+        return (lambda: self.state[key]), set_
 
     def _set_coil(self, value: float):
         self.state["coil_T_per_A"] = finite(value) / self._field_factor()
@@ -158,7 +147,7 @@ class AMI430Twin(Twin):
         state["current_limit_A"] = value
 
     def _set_target_current(self, value: float):
-        circuit, state = self.circuit()
+        circuit, state = self.circuit(), self.state
         if abs(finite(value)) > state["current_limit_A"]:
             raise ValueError(f"target {value} A beyond the current limit {state['current_limit_A']} A")
         state["target_A"] = value
@@ -170,9 +159,8 @@ class AMI430Twin(Twin):
         self._set_target_current(self._amps_from_field(value))
 
     def _set_segment_count(self, value: int):
-        circuit, state = self.circuit()
-        state["segment_count"] = value
-        self._apply_rate(circuit, state)
+        self.state["segment_count"] = value
+        self._apply_rate()
 
     def _set_segment(self, values, to_amps):
         segment, rate, upper = _numbers(values, ("segment", "rate", "upper bound"))
@@ -182,9 +170,8 @@ class AMI430Twin(Twin):
             raise ValueError(f"segment {segment} outside 1-{SEGMENTS}")
         if not low <= rate_A_s <= high or not 0 < upper_A <= MAX_CURRENT_A:
             raise ValueError(f"rate {rate_A_s} A/s or bound {upper_A} A out of range")
-        circuit, state = self.circuit()
-        state["segments"][int(segment) - 1] = [rate_A_s, upper_A]
-        self._apply_rate(circuit, state)
+        self.state["segments"][int(segment) - 1] = [rate_A_s, upper_A]
+        self._apply_rate()
 
     def _set_segment_field(self, values):
         self._set_segment(values, self._amps_from_field)
@@ -204,22 +191,23 @@ class AMI430Twin(Twin):
         rate, upper = self._segment(channel)
         return f"{rate:.8g},{upper:.8g}"
 
-    def _rate_now(self, circuit: SupplyCircuit, state: dict) -> float:
+    def _rate_now(self, circuit: SupplyCircuit) -> float:
+        state = self.state
         return segment_rate(state["segments"], state["segment_count"], circuit.supply_current_A())
 
-    def _apply_rate(self, circuit: SupplyCircuit, state: dict) -> None:
+    def _apply_rate(self) -> None:
         """A new rate takes effect at once, also during a ramp."""
-        circuit.set_rate(self._rate_now(circuit, state))
+        circuit = self.circuit()
+        circuit.set_rate(self._rate_now(circuit))
 
     def _set_heater(self, value: int):
-        circuit, _ = self.circuit()
-        circuit.set_heater(bool(value))
+        self.circuit().set_heater(bool(value))
 
     def _quench_state(self) -> int:
         return int(self._reading(lambda c: c.coil.state == "quench"))
 
     def _set_quench(self, value: int):
-        circuit, _ = self.circuit()
+        circuit = self.circuit()
         if value == 0:
             circuit.coil.reset_quench()
         elif circuit.coil.state != "quench":  # QU 1: a quench triggered from the supply
@@ -228,24 +216,14 @@ class AMI430Twin(Twin):
 
     # ---- actions --------------------------------------------------------------------------
 
-    def _refused(self, command) -> None:
-        try:
-            command()
-        except ValueError:
-            self.device.error_response("execution_error")
-
     def _ramp(self):
-        circuit, state = self.circuit()
-        self._refused(lambda: circuit.ramp(state["target_A"], self._rate_now(circuit, state)))
+        circuit = self.circuit()
+        circuit.ramp(self.state["target_A"], self._rate_now(circuit))  # ValueError: refused
 
     def _pause(self):
-        circuit, _ = self.circuit()
-        circuit.pause()
+        self.circuit().pause()
 
     def _zero(self):
-        circuit, state = self.circuit()
-        self._refused(lambda: circuit.zero(self._rate_now(circuit, state)))
+        circuit = self.circuit()
+        circuit.zero(self._rate_now(circuit))  # ValueError: refused
 
-    def _clear_errors(self):
-        for queue in self.device._error_queues.values():
-            queue.clear()

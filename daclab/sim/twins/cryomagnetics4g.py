@@ -1,9 +1,10 @@
 """Cryomagnetics 4G twin: the 4G's grammar driving the same magnet as the AMI 430 twin.
 
-The circuit (supply, leads, persistent switch, coil) is the 430 twin's :class:`SupplyCircuit`,
-with the same rules: switch installed, heater off at power-on; PSHTR ON only with the output
-current equal to the magnet current; the switch takes ``HEAT_S`` to warm and ``COOL_S`` to cool,
-and no sweep may start meanwhile; with the switch cold, sweeps move only the leads.
+The circuit (supply, leads, persistent switch, coil) is the :class:`SupplyCircuit` the 430
+twin uses too, with the same rules: switch installed, heater off at power-on; PSHTR ON only with
+the output current equal to the magnet current; the switch takes ``HEAT_S`` to warm and
+``COOL_S`` to cool, and no sweep may start meanwhile; with the switch cold, sweeps move only the
+leads.
 
 Sweep semantics mapped onto the Magnet:
 - ``SWEEP UP`` ramps towards ULIM and ``SWEEP DOWN`` towards LLIM, from wherever the current is
@@ -25,12 +26,13 @@ action; an unknown query gets no reply. ``*STB?`` bit 2 reports a quench; ``QRES
 
 from __future__ import annotations
 
-from daclab.sim.binding import Twin, register_twin
-from daclab.sim.magnet_supply import COIL_T_PER_A, SupplyCircuit, circuit_state, finite
+from daclab.sim.binding import register_twin
+from daclab.sim.magnet_supply import COIL_T_PER_A, SupplyCircuit, SupplyTwin, circuit_state, finite
 
 MAX_CURRENT_A = 100.0
 RATE_RANGE_A_PER_S = (1e-4, 20.0)
 RANGE_UPPER_A = (20.0, 40.0, 60.0, 80.0)  # ranges 0-3 end here; range 4 goes beyond
+RANGES = range(len(RANGE_UPPER_A) + 1)
 FAST_RATE_A_PER_S = 1.0
 HEAT_S = 15.0
 COOL_S = 15.0
@@ -46,7 +48,7 @@ def range_index(current_A: float) -> int:
 
 
 @register_twin
-class Cryomagnetics4GTwin(Twin):
+class Cryomagnetics4GTwin(SupplyTwin):
     device_name = "cryomagnetics4g"
 
     def initial_state(self) -> dict:
@@ -54,14 +56,10 @@ class Cryomagnetics4GTwin(Twin):
             "units": "A",
             "upper_A": 0.0,
             "lower_A": 0.0,
-            "rates": [0.1 / 60.0 / COIL_T_PER_A] * 5,  # 0.1 T/min
+            "rates": [0.1 / 60.0 / COIL_T_PER_A] * len(RANGES),  # 0.1 T/min
             "fast": False,
             **circuit_state(heat_s=HEAT_S, cool_s=COOL_S),
         }
-
-    def circuit(self) -> tuple[SupplyCircuit, dict]:
-        state = self.state
-        return SupplyCircuit(self.world, state), state
 
     def properties(self):
         return {
@@ -88,12 +86,10 @@ class Cryomagnetics4GTwin(Twin):
         return f"{amps * UNIT_PER_AMP[unit]:.4f}{unit}"
 
     def _reading(self, read) -> str:
-        circuit, _ = self.circuit()
-        return self._with_unit(read(circuit))
+        return self._with_unit(read(self.circuit()))
 
     def _status_byte(self) -> int:
-        circuit, _ = self.circuit()
-        state = circuit.state_name()
+        state = self.circuit().state_name()
         return (STB_QUENCH if state == "quench" else 0) | (STB_SWEEPING if state in ("ramping", "zeroing") else 0)
 
     # ---- settings -------------------------------------------------------------------------
@@ -113,36 +109,32 @@ class Cryomagnetics4GTwin(Twin):
     def _set_rate(self, values):
         index, rate = (finite(v) for v in values)
         low, high = RATE_RANGE_A_PER_S
-        if index not in range(5) or not low <= rate <= high:
+        if index not in RANGES or not low <= rate <= high:
             raise ValueError(f"RATE {values}: range 0-4, rate {low}-{high} A/s")
-        circuit, state = self.circuit()
-        state["rates"][int(index)] = rate
-        circuit.set_rate(self._rate_now(circuit, state))  # takes effect during a sweep too
+        circuit = self.circuit()
+        self.state["rates"][int(index)] = rate
+        circuit.set_rate(self._rate_now(circuit, self.state["fast"]))  # takes effect during a sweep too
 
-    def _rate_query(self, value: str) -> str:
-        index = int(value)
-        if index not in range(5):
-            raise ValueError(f"RATE? {value}: range 0-4")
-        return f"{self.state['rates'][index]:.4f}"
+    def _rate_query(self, index: int) -> str:
+        return f"{self.state['rates'][index]:.4f}"  # the YAML's specs have checked the range
 
-    def _rate_now(self, circuit: SupplyCircuit, state: dict, fast: bool | None = None) -> float:
-        if state["fast"] if fast is None else fast:
+    def _rate_now(self, circuit: SupplyCircuit, fast: bool) -> float:
+        if fast:
             return FAST_RATE_A_PER_S
-        return state["rates"][range_index(circuit.supply_current_A())]
+        return self.state["rates"][range_index(circuit.supply_current_A())]
 
     def _set_heater(self, value: str):
-        circuit, _ = self.circuit()
-        circuit.set_heater(value == "ON")
+        self.circuit().set_heater(value == "ON")
 
     # ---- sweeps ---------------------------------------------------------------------------
 
     def _sweep(self, value: str):
         mode, _, speed = value.partition(" ")
-        circuit, state = self.circuit()
-        if speed == "FAST" and state["heater_on"]:
-            raise ValueError("FAST sweeps are for the leads alone: switch heater off first")
         fast = speed == "FAST"
-        rate = self._rate_now(circuit, state, fast)
+        circuit, state = self.circuit(), self.state
+        if fast and state["heater_on"]:
+            raise ValueError("FAST sweeps are for the leads alone: switch heater off first")
+        rate = self._rate_now(circuit, fast)
         if mode == "UP":
             circuit.ramp(state["upper_A"], rate)
         elif mode == "DOWN":
@@ -155,5 +147,4 @@ class Cryomagnetics4GTwin(Twin):
         state["fast"] = fast
 
     def _reset_quench(self):
-        circuit, _ = self.circuit()
-        circuit.coil.reset_quench()
+        self.circuit().coil.reset_quench()

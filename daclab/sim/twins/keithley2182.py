@@ -2,7 +2,8 @@
 
 Channel 1 reads the sample's four-probe pads, channel 2 the point contact, both under the DC
 current the current source drives now (``world.source_current_A``, set by the 6221 twin or by a
-test): ``world.lead_voltage(channel, world.source_current_A)``, i.e. signal + thermal EMF + noise.
+test): what ``world.lead_voltage(channel, world.source_current_A)`` gives, i.e. signal + thermal EMF +
+noise.
 
 Choices where the instrument does more than the model needs:
 - Time: ``READ?`` and ``INIT`` take their readings at the virtual time the command arrives; the
@@ -34,6 +35,12 @@ SWITCHES = ("filter", "analog_filter", "autozero", "front_autozero", "line_sync"
 
 def _reading_text(values: list[float]) -> str:
     return ",".join(f"{v:+.7E}" for v in values)
+
+
+def _range_holding(channel: int, volts: float, overrange: float = 1.0) -> float:
+    """The smallest range of ``channel`` holding ``volts`` (up to ``overrange`` x full scale), else the largest."""
+    ranges = RANGES_V[channel]
+    return next((r for r in ranges if abs(volts) <= overrange * r), ranges[-1])
 
 
 def _switch_value(text: str) -> int:
@@ -78,7 +85,7 @@ class Keithley2182Twin(Twin):
 
     def actions(self):
         return {
-            "*RST": self._reset, "*CLS": self._clear_errors,
+            "*RST": self._reset, "*CLS": self.clear_errors,
             ":INIT": self._initiate, ":READ?": self._read, ":FETC?": self._fetch,
             ":SENS:DATA:FRES?": self._fresh,
         }
@@ -99,8 +106,7 @@ class Keithley2182Twin(Twin):
     def _set_range(self, channel):
         def set_(expected_V: float) -> None:
             # The instrument takes the largest expected reading and picks the range that holds it.
-            ranges = RANGES_V[channel]
-            self.state["range"][channel] = next((r for r in ranges if abs(expected_V) <= r), ranges[-1])
+            self.state["range"][channel] = _range_holding(channel, expected_V)
             self.state["autorange"][channel] = 0
         return set_
 
@@ -112,10 +118,6 @@ class Keithley2182Twin(Twin):
     def _reset(self) -> None:
         self.world.instrument_state[self.device_name] = self.initial_state()
 
-    def _clear_errors(self) -> None:
-        for queue in self.device._error_queues.values():
-            queue.clear()
-
     # ---- readings ---------------------------------------------------------------------------
 
     def _one_reading(self) -> float:
@@ -124,10 +126,12 @@ class Keithley2182Twin(Twin):
             return OVERFLOW
         channel = state["channel"]
         count = state["filter_count"] if state["filter"] else 1
-        volts = sum(world.lead_voltage(channel, world.source_current_A) for _ in range(count)) / count
-        ranges = RANGES_V[channel]
+        # world.lead_voltage averaged over the filter: the signal and EMF are the same for every
+        # reading of one command (no virtual time passes), so only the noise is drawn ``count`` times.
+        signal = world.lead_signal(channel, world.source_current_A) + world.thermoelectric_emf()
+        volts = signal + sum(world.voltage_noise() for _ in range(count)) / count
         if state["autorange"][channel]:
-            state["range"][channel] = next((r for r in ranges if abs(volts) <= OVERRANGE * r), ranges[-1])
+            state["range"][channel] = _range_holding(channel, volts, OVERRANGE)
         return OVERFLOW if abs(volts) > OVERRANGE * state["range"][channel] else volts
 
     def _take_readings(self) -> list[float]:

@@ -72,6 +72,11 @@ def _numbers(text: str, low: float, high: float, what: str) -> list[float]:
     return values
 
 
+def _staircase_points(span: float, step: float) -> int:
+    """Points of a linear staircase over ``span`` in steps of ``step`` (> 0), both ends included."""
+    return int(math.floor(span / step + 1e-9)) + 1
+
+
 def _elements(text: str) -> str:
     names = {name.strip().upper() for name in str(text).split(",") if name.strip()}
     if "ALL" in names:
@@ -129,6 +134,11 @@ SETTINGS = {
     "dcon_cab": (0, ON_OFF.__getitem__),
 }
 COUNT_SETTINGS = ("delta_count", "sweep_count", "pdel_count")
+# SOUR:LIST:CURR / SOUR:LIST:DEL (and their :APP): state key -> (low, high, what each value is)
+LIST_BOUNDS = {
+    "list_currents": (-MAX_CURRENT_A, MAX_CURRENT_A, "current"),
+    "list_delays": (1e-3, 999999.999, "delay"),
+}
 MODE_DATA_TYPE = {"DELT": "DELT", "PDEL": "PULS", "DCON": "DCON"}
 
 
@@ -138,7 +148,7 @@ class Keithley6221Twin(Twin):
 
     def initial_state(self) -> dict:
         return {
-            "settings": {name: default for name, (default, _) in SETTINGS.items()},
+            "settings": _default_settings(),
             "nv": dict(NV_DEFAULTS),
             "nv_busy_until": -math.inf,
             "nv_reply": None,  # (ready at world time, text)
@@ -267,7 +277,7 @@ class Keithley6221Twin(Twin):
         self.settings["sweep_step"] = value
         span = abs(self.settings["sweep_stop"] - self.settings["sweep_start"])
         if value > 0:
-            self.settings["sweep_points"] = int(math.floor(span / value + 1e-9)) + 1
+            self.settings["sweep_points"] = _staircase_points(span, value)
 
     def _set_sweep_points(self, value: int) -> None:
         self.settings["sweep_points"] = value
@@ -275,10 +285,7 @@ class Keithley6221Twin(Twin):
         self.settings["sweep_step"] = span / (value - 1) if value > 1 else 0.0
 
     def _set_list(self, key: str, append: bool):
-        if key == "list_currents":
-            low, high, what = -MAX_CURRENT_A, MAX_CURRENT_A, "current"
-        else:
-            low, high, what = 1e-3, 999999.999, "delay"
+        low, high, what = LIST_BOUNDS[key]
 
         def set_(text):
             values = _numbers(text, low, high, what)
@@ -315,10 +322,10 @@ class Keithley6221Twin(Twin):
         if mode is None or self._running():
             self.device.error_response("settings_conflict")
             return
+        # each plan holds at most TRAC:POIN readings: a run stores no more
         times, end, drive = {"DELT": self._delta_plan, "PDEL": self._pulse_plan, "DCON": self._dcon_plan}[mode]()
-        stored = min(len(times), self.settings["trace_points"])
         self.state["run"] = {
-            "mode": mode, "t0": self.world.elapsed_s, "times": np.asarray(times[:stored], dtype=float),
+            "mode": mode, "t0": self.world.elapsed_s, "times": np.asarray(times, dtype=float),
             "end": end, "drive": drive, "done": 0, "finished": False,
         }
         self.state["buffer"] = _empty_buffer()
@@ -346,7 +353,7 @@ class Keithley6221Twin(Twin):
         s = self.settings
         count, sets = s["delta_count"], s["sweep_count"]
         cycle = s["delta_delay"] + self._reading_time()
-        n = int(min(count * sets, self.settings["trace_points"]))
+        n = int(min(count * sets, s["trace_points"]))
         k = np.arange(n)
         if math.isfinite(count):
             set_index, within = np.divmod(k, count)
@@ -368,7 +375,7 @@ class Keithley6221Twin(Twin):
         else:  # a fixed pulse train: PDEL:COUN pulses of HIGH every PDEL:INT line cycles
             currents, periods = [s["pdel_high"]], [s["pdel_interval"] * LINE_PERIOD_S]
             repeats = s["pdel_count"]
-        n = int(min(len(currents) * repeats, self.settings["trace_points"]))
+        n = int(min(len(currents) * repeats, s["trace_points"]))
         tiles = -(-n // len(currents))
         periods_all = np.tile(periods, tiles)[:n]
         end = sum(periods) * repeats if math.isfinite(repeats) else math.inf
@@ -390,11 +397,11 @@ class Keithley6221Twin(Twin):
         if step <= 0 or step > span:
             points, step = 100, span / 99  # a step beyond the span: the instrument takes 100 points
         else:
-            points = int(math.floor(span / step + 1e-9)) + 1
+            points = _staircase_points(span, step)
         direction = 1.0 if stop >= start else -1.0
         biases = start + direction * step * np.arange(points)
         cycle = s["dcon_delay"] + self._reading_time()
-        n = min(points, self.settings["trace_points"])
+        n = min(points, s["trace_points"])
         times = (np.arange(n) + 3) * cycle
         return times, (points + 2) * cycle, {"biases": biases, "delta": s["dcon_delta"], "cycle": cycle}
 
@@ -481,8 +488,7 @@ class Keithley6221Twin(Twin):
 
     def _clear_status(self) -> None:
         self.state["operation_event"] = 0
-        for queue in self.device._error_queues.values():
-            queue.clear()
+        self.clear_errors()
 
     def _trace_data(self) -> str:
         self._advance()
@@ -497,30 +503,20 @@ class Keithley6221Twin(Twin):
         return self._format(start, count)
 
     def _format(self, start: int, count: int) -> str:
-        buffer, elements = self.state["buffer"], self.settings["elements"].split(",")
+        buffer = self.state["buffer"]
         stamps = buffer["TST"]
         delta_stamps = self.settings["timestamp_format"] == "DELT"
-        fields = []
-        for k in range(start, start + count):
-            row = []
-            for name in elements:  # already in the fixed order
-                if name == "READ":
-                    row.append(f"{buffer['READ'][k]:+.7E}")
-                elif name == "TST":
-                    stamp = stamps[k] - (stamps[k - 1] if delta_stamps and k > 0 else 0.0)
-                    row.append(f"{stamp:+.7E}")
-                elif name == "UNIT":
-                    row.append(buffer["UNIT"][k])
-                elif name == "RNUM":
-                    row.append(f"{k:+06d}")
-                elif name == "SOUR":
-                    row.append(f"{buffer['SOUR'][k]:+.6E}")
-                elif name == "COMP":
-                    row.append(str(buffer["COMP"][k]))
-                else:
-                    row.append(f"{buffer['AVOL'][k]:+.7E}")
-            fields.append(",".join(row))
-        return ",".join(fields)
+        field = {  # element -> its text for reading k
+            "READ": lambda k: f"{buffer['READ'][k]:+.7E}",
+            "TST": lambda k: f"{stamps[k] - (stamps[k - 1] if delta_stamps and k > 0 else 0.0):+.7E}",
+            "UNIT": lambda k: buffer["UNIT"][k],
+            "RNUM": lambda k: f"{k:+06d}",
+            "SOUR": lambda k: f"{buffer['SOUR'][k]:+.6E}",
+            "COMP": lambda k: str(buffer["COMP"][k]),
+            "AVOL": lambda k: f"{buffer['AVOL'][k]:+.7E}",
+        }
+        row = [field[name] for name in self.settings["elements"].split(",")]  # already in the fixed order
+        return ",".join(text(k) for k in range(start, start + count) for text in row)
 
     def _voltage_zero(self) -> float:
         return self.world.lead_voltage(self.state["nv"]["nv_channel"], 0.0)
@@ -530,8 +526,7 @@ class Keithley6221Twin(Twin):
     def _reset(self) -> None:
         """*RST: the 6221's defaults, nothing armed, output off; the buffer is kept."""
         self._abort()
-        self.settings.clear()
-        self.settings.update({name: default for name, (default, _) in SETTINGS.items()})
+        self.state["settings"] = _default_settings()
         self.state["list_currents"], self.state["list_delays"] = [], []
 
     # ---- the 2182A behind the pass-through -----------------------------------------------
@@ -613,6 +608,10 @@ def _convert(volts: float, per_A: float, unit: str) -> float:
     if unit == "SIEM":
         return per_A / volts if volts else math.inf
     return volts * per_A  # W
+
+
+def _default_settings() -> dict:
+    return {name: default for name, (default, _) in SETTINGS.items()}
 
 
 def _empty_buffer() -> dict:

@@ -16,6 +16,7 @@ Choices where the manual leaves room:
 
 from __future__ import annotations
 
+from daclab.limits import check_range
 from daclab.sim.binding import Twin, register_twin
 
 HEATER_OHMS = {1: 25.0, 2: 50.0}
@@ -34,13 +35,16 @@ ANALOG_OUTPUTS = (3, 4)
 
 def _numbers(values, names, ranges):
     """Parse several arguments, raising ValueError naming the first bad one."""
-    parsed = []
-    for value, name, (low, high) in zip(values, names, ranges):
-        number = float(value)
-        if not low <= number <= high:
-            raise ValueError(f"{name} = {number} outside [{low}, {high}]")
-        parsed.append(number)
-    return parsed
+    return [check_range(name, value, low, high) for value, name, (low, high) in zip(values, names, ranges)]
+
+
+def _heater_power(output: int, values) -> float:
+    """Full power of a heater output set up by HTRSET (resistance, max current, user max, display)."""
+    resistance, current_code, user_max, _display = _numbers(
+        values, ("resistance code", "max current code", "user max current A", "display"),
+        ((1, 2), (0, 4), (0, 2), (1, 2)))
+    current = user_max if current_code == 0 else MAX_CURRENT_A[int(current_code)]
+    return min(current ** 2 * HEATER_OHMS[int(resistance)], MAX_POWER_W[output])
 
 
 def _joined(check):
@@ -64,6 +68,8 @@ class Lakeshore350Twin(Twin):
         }
 
     def _loop(self, output: int):
+        """The model's heater loop on ``output``, brought up to the present virtual time."""
+        self.world.update()
         return self.world.stage.loops[output]
 
     def properties(self):
@@ -76,17 +82,21 @@ class Lakeshore350Twin(Twin):
         }
         for n in (1, 2):
             props.update({
-                f"setpoint_{n}": (self._getter(n, lambda loop: loop.ramping_setpoint_K), self._set_setpoint(n)),
+                f"setpoint_{n}": (self._getter(n, lambda loop: loop.ramping_setpoint_K),
+                                  lambda value, n=n: self._loop(n).set_setpoint(value)),
                 f"ramp_{n}": (self._getter(n, lambda loop: f"{int(loop.ramp_enabled)},{loop.ramp_rate_K_per_min:.3f}"),
-                              self._set_ramp(n)),
+                              self._setter(n, ("ramp_enabled", "ramp_rate_K_per_min"), self._checked_ramp)),
                 f"ramp_status_{n}": (self._getter(n, lambda loop: int(loop.ramping)), None),
-                f"range_{n}": (self._getter(n, lambda loop: loop.heater_range), self._set_range(n)),
+                f"range_{n}": (self._getter(n, lambda loop: loop.heater_range), self._setter(n, ("heater_range",))),
                 f"heater_{n}": (self._getter(n, lambda loop: loop.output_percent), None),
-                f"pid_{n}": (self._getter(n, lambda loop: f"{loop.p:+.1f},{loop.i:+.1f},{loop.d:+.0f}"), self._set_pid(n)),
+                f"pid_{n}": (self._getter(n, lambda loop: f"{loop.p:+.1f},{loop.i:+.1f},{loop.d:+.0f}"),
+                             self._setter(n, ("p", "i", "d"), self._checked_pid)),
                 f"output_mode_{n}": (self._getter(n, lambda loop: f"{loop.mode},{loop.control_input},{loop.powerup}"),
-                                     self._set_output_mode(n)),
-                f"manual_output_{n}": (self._getter(n, lambda loop: loop.manual_output_percent), self._set_manual(n)),
-                f"heater_setup_{n}": (None, self._set_heater_setup(n)),
+                                     self._setter(n, ("mode", "control_input", "powerup"), self._checked_output_mode)),
+                f"manual_output_{n}": (self._getter(n, lambda loop: loop.manual_output_percent),
+                                       self._setter(n, ("manual_output_percent",))),
+                f"heater_setup_{n}": (None, self._setter(n, ("full_power_W",),
+                                                         lambda values, n=n: (_heater_power(n, values),))),
                 f"heater_status_{n}": (lambda n=n: self.state["heater_status"][n], None),
             })
         for n in ANALOG_OUTPUTS:
@@ -102,7 +112,7 @@ class Lakeshore350Twin(Twin):
         return props
 
     def actions(self):
-        return {"KRDG? 0": self._all_kelvin, "*RST": self._reset, "*CLS": self._clear_status}
+        return {"KRDG? 0": self._all_kelvin, "*RST": self._reset, "*CLS": self.clear_errors}
 
     # ---- inputs -------------------------------------------------------------------------
 
@@ -132,15 +142,16 @@ class Lakeshore350Twin(Twin):
     # ---- outputs ------------------------------------------------------------------------
 
     def _getter(self, output, read):
-        def get():
-            self.world.update()
-            return read(self._loop(output))
-        return get
+        return lambda: read(self._loop(output))
 
-    def _set_setpoint(self, output):
-        def set_(value: float):
-            self.world.update()
-            self._loop(output).set_setpoint(value)
+    def _setter(self, output, attributes, check=lambda value: (value,)):
+        """Setter of a loop setting: ``check`` the value (ValueError if refused) into one field per
+        loop attribute, then bring the model up to now and store the fields in ``attributes``."""
+        def set_(value):
+            fields = check(value)
+            loop = self._loop(output)
+            for attribute, field in zip(attributes, fields, strict=True):
+                setattr(loop, attribute, field)
         return set_
 
     @staticmethod
@@ -148,7 +159,7 @@ class Lakeshore350Twin(Twin):
         on, rate = _numbers(values, ("ramp on", "ramp rate K/min"), ((0, 1), (0, 100)))
         if on not in (0, 1) or 0 < rate < 0.001:
             raise ValueError(f"RAMP {values}: on must be 0|1, rate 0 or 0.001-100 K/min")
-        return on, rate
+        return bool(on), rate
 
     @staticmethod
     def _checked_pid(values):
@@ -159,7 +170,7 @@ class Lakeshore350Twin(Twin):
         numbers = _numbers(values, ("mode", "input", "powerup"), ((0, 5), (0, 8), (0, 1)))
         if any(n != int(n) for n in numbers):
             raise ValueError(f"OUTMODE {values}: integer fields expected")
-        return numbers
+        return [int(n) for n in numbers]
 
     def _analog(self, output, key, parse):
         """Getter and setter of one setting of an analog output, kept in the world's state."""
@@ -169,58 +180,6 @@ class Lakeshore350Twin(Twin):
         def set_(value):
             self.state["analog"][output][key] = parse(value)
         return get, set_
-
-    def _set_ramp(self, output):
-        def set_(values):
-            on, rate = self._checked_ramp(values)
-            self.world.update()
-            loop = self._loop(output)
-            loop.ramp_enabled, loop.ramp_rate_K_per_min = bool(on), rate
-        return set_
-
-    def _set_range(self, output):
-        def set_(value: int):
-            self.world.update()
-            self._loop(output).heater_range = value
-        return set_
-
-    def _set_pid(self, output):
-        def set_(values):
-            p, i, d = self._checked_pid(values)
-            self.world.update()
-            loop = self._loop(output)
-            loop.p, loop.i, loop.d = p, i, d
-        return set_
-
-    def _set_output_mode(self, output):
-        def set_(values):
-            mode, control_input, powerup = self._checked_output_mode(values)
-            self.world.update()
-            loop = self._loop(output)
-            loop.mode, loop.control_input, loop.powerup = int(mode), int(control_input), int(powerup)
-        return set_
-
-    def _set_manual(self, output):
-        def set_(value: float):
-            self.world.update()
-            self._loop(output).manual_output_percent = value
-        return set_
-
-    def _set_heater_setup(self, output):
-        def set_(values):
-            resistance, current_code, user_max, _display = _numbers(
-                values, ("resistance code", "max current code", "user max current A", "display"),
-                ((1, 2), (0, 4), (0, 2), (1, 2)))
-            current = user_max if current_code == 0 else MAX_CURRENT_A[int(current_code)]
-            self.world.update()
-            power = current ** 2 * HEATER_OHMS[int(resistance)]
-            self._loop(output).full_power_W = min(power, MAX_POWER_W[output])
-        return set_
-
-    def _clear_status(self) -> None:
-        """*CLS clears the event status register (pyvisa-sim alone leaves it set)."""
-        for register in self.device._status_registers.values():
-            register.clear()
 
     def _reset(self) -> None:
         """*RST: heaters off and ramps off, setpoints kept (the instrument's power-up defaults)."""

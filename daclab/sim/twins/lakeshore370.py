@@ -91,31 +91,30 @@ class Lakeshore370Twin(Twin):
         }
 
     def properties(self):
-        s = lambda: self.state  # noqa: E731  (looked up per command: the world may change)
         return {
             "resistance": (lambda ch: self._reading(ch)[0], None),
             "kelvin": (lambda ch: self._reading(ch)[1], None),
             "power": (lambda ch: self._reading(ch)[2], None),
             "status": (lambda ch: self._reading(ch)[3], None),
             # pyvisa-sim hands channel ids over as strings
-            "reading_range": (lambda ch: "{},{:02d},{:02d},{},{}".format(*s()["range"][int(ch)]), None),
-            "input_setup": (lambda ch: "{},{:03d},{:03d},{:02d},{}".format(*s()["inset"][int(ch)]), None),
-            "filter_setup": (lambda ch: "{},{:03d},{:02d}".format(*s()["filter"][int(ch)]), None),
-            "scanner": (lambda: "{:02d},{}".format(*s()["scan"]), self._set_scan),
+            "reading_range": (lambda ch: "{},{:02d},{:02d},{},{}".format(*self.state["range"][int(ch)]), None),
+            "input_setup": (lambda ch: "{},{:03d},{:03d},{:02d},{}".format(*self.state["inset"][int(ch)]), None),
+            "filter_setup": (lambda ch: "{},{:03d},{:02d}".format(*self.state["filter"][int(ch)]), None),
+            "scanner": (lambda: "{:02d},{}".format(*self.state["scan"]), self._set_scan),
             "set_reading_range": (None, self._set_reading_range),
             "set_input_setup": (None, self._set_input_setup),
             "set_filter_setup": (None, self._set_filter_setup),
-            "control_setup": (lambda: "{:02d},{},{},{:03d},{},{},{:+.4E}".format(*s()["cset"]), self._set_control_setup),
-            "control_mode": (lambda: s()["cmode"], self._store("cmode")),
-            "heater_range": (lambda: s()["htrrng"], self._store("htrrng")),
+            "control_setup": (lambda: "{:02d},{},{},{:03d},{},{},{:+.4E}".format(*self.state["cset"]), self._set_control_setup),
+            "control_mode": self._kept("cmode"),
+            "heater_range": self._kept("htrrng"),
             "setpoint": (self._setpoint_now, self._set_setpoint),
-            "manual_output": (lambda: s()["mout"], self._store("mout")),
+            "manual_output": self._kept("mout"),
             "heater_output": (self._heater_output, None),
             "heater_status": (lambda: 0, None),
-            "pid": (lambda: "{:+.3f},{:+.1f},{:+.1f}".format(*s()["pid"]), self._set_pid),
-            "ramp": (lambda: "{},{:.3f}".format(*s()["ramp"]), self._set_ramp),
+            "pid": (lambda: "{:+.3f},{:+.1f},{:+.1f}".format(*self.state["pid"]), self._set_pid),
+            "ramp": (lambda: "{},{:.3f}".format(*self.state["ramp"]), self._set_ramp),
             "ramp_status": (lambda: int(self._ramping()), None),
-            "still": (lambda: s()["still"], self._store("still")),
+            "still": self._kept("still"),
         }
 
     def actions(self):
@@ -127,10 +126,11 @@ class Lakeshore370Twin(Twin):
     def _now(self) -> float:
         return self.world.clock.now()
 
-    def _store(self, key):
+    def _kept(self, key):
+        """(getter, setter) of a setting the twin only stores and reads back, under ``key``."""
         def set_(value):
             self.state[key] = value
-        return set_
+        return (lambda: self.state[key]), set_
 
     # ---- readings -----------------------------------------------------------------------
 
@@ -145,11 +145,10 @@ class Lakeshore370Twin(Twin):
             return 0.0, 0.0, 0.0, CS_OVERLOAD
         world = self.world
         settings = self.state["range"][channel]
-        temperature, field, days = world.sample_conditions()
-        stage_K = world.stage_temperature() + world.thermometer_noise()
+        stage_K = world.stage_temperature() + world.thermometer_noise() if channel == THERMOMETER_CHANNEL else None
         if settings[3]:  # autorange on the low-current resistance
             if channel == SAMPLE_CHANNEL:
-                estimate = float(world.sample.resistance(temperature, field, days))
+                estimate = float(world.sample.resistance(*world.sample_conditions()))
             else:
                 estimate = ruox_ohms(stage_K)
             settings[2] = next((i + 1 for i, full in enumerate(RANGE_OHM) if full >= estimate), len(RANGE_OHM))

@@ -45,9 +45,9 @@ MAX_GETN_BYTES = 255
 AUTOGAIN_S = 2.0
 
 RANGE_OHM = [0.02 * 10.0 ** k for k in range(10)]  # RANG 0-9: 20 mohm ... 20 Mohm
-# EXCI -1 off, 0-8: 3 uV, 10 uV, 30 uV ... 30 mV (1-3 steps); TCON -1 off, 0-6: 0.3 s, 1 s, 3 s ... 300 s
-EXCITATION_V = {-1: 0.0, **{code: (1e-6, 3e-6)[code % 2 == 0] * 10.0 ** ((code + 1) // 2) for code in range(9)}}
-TIME_CONSTANT_S = {-1: 0.0, **{code: (0.3, 1.0)[code % 2 == 1] * 10.0 ** (code // 2) for code in range(7)}}
+# EXCI -1 off, 0-8: 3 uV ... 30 mV; TCON -1 off, 0-6: 0.3 s ... 300 s
+EXCITATION_V = {-1: 0.0, 0: 3e-6, 1: 10e-6, 2: 30e-6, 3: 100e-6, 4: 300e-6, 5: 1e-3, 6: 3e-3, 7: 10e-3, 8: 30e-3}
+TIME_CONSTANT_S = {-1: 0.0, 0: 0.3, 1: 1.0, 2: 3.0, 3: 10.0, 4: 30.0, 5: 100.0, 6: 300.0}
 MODULE_ACTIONS = ("*RST", "*CLS", "FRST")  # module dialogues with an effect on the state
 
 
@@ -143,7 +143,6 @@ class SIM900Twin(Twin):
     # ---- bindings -----------------------------------------------------------------------
 
     def properties(self):
-        m = lambda: self.module  # noqa: E731  (looked up per command: the world may change)
         return {
             "send": (None, self._send),
             "get_bytes": (None, self._get_bytes),
@@ -159,18 +158,18 @@ class SIM900Twin(Twin):
             "temperature_deviation": (lambda _ch: 0.0, None),
             "phase": (lambda _ch: 0.0, None),
             "excitation_current": (lambda _ch: self._current(), None),
-            "excitation_voltage": (lambda _ch: EXCITATION_V[m()["exci"]] if self._current() else 0.0, None),
-            "excitation_on": (lambda _ch: m()["exon"], self._changing("exon")),
-            "excitation_code": (lambda _ch: m()["exci"], self._changing("exci")),
-            "range_code": (lambda _ch: m()["rang"], self._changing("rang")),
-            "time_constant": (lambda _ch: m()["tcon"], self._changing("tcon")),
-            "mode": (lambda _ch: m()["mode"], self._keeping("mode")),
-            "frequency": (lambda _ch: m()["freq"], self._keeping("freq")),
-            "phase_hold": (lambda _ch: m()["phld"], self._keeping("phld")),
-            "autorange_display": (lambda _ch: m()["adis"], self._keeping("adis")),
-            "display": (lambda _ch: m()["disp"], self._keeping("disp")),
-            "curve": (lambda _ch: m()["curv"], self._keeping("curv")),
-            "autorange_gain": (lambda _ch: int(self._now() < m()["autogain_until"]), self._autorange_gain),
+            "excitation_voltage": (lambda _ch: EXCITATION_V[self.module["exci"]] if self._current() else 0.0, None),
+            "excitation_on": self._setting("exon", signal=True),
+            "excitation_code": self._setting("exci", signal=True),
+            "range_code": self._setting("rang", signal=True),
+            "time_constant": self._setting("tcon", signal=True),
+            "mode": self._setting("mode"),
+            "frequency": self._setting("freq"),
+            "phase_hold": self._setting("phld"),
+            "autorange_display": self._setting("adis"),
+            "display": self._setting("disp"),
+            "curve": self._setting("curv"),
+            "autorange_gain": (lambda _ch: int(self._now() < self.module["autogain_until"]), self._autorange_gain),
         }
 
     def actions(self):
@@ -254,17 +253,14 @@ class SIM900Twin(Twin):
         module["filtered_at"] = now
         return module["filtered"]
 
-    def _changing(self, key: str):
-        """Setter of a setting the signal depends on: the filter catches up under the old one first."""
+    def _setting(self, key: str, signal: bool = False):
+        """(getter, setter) of the module setting ``key``. With ``signal`` the signal depends on it:
+        the filter catches up under the old value before the new one is stored."""
         def set_(_channel, value) -> None:
-            self._filtered_reading()
+            if signal:
+                self._filtered_reading()
             self.module[key] = value
-        return set_
-
-    def _keeping(self, key: str):
-        def set_(_channel, value) -> None:
-            self.module[key] = value
-        return set_
+        return (lambda _channel: self.module[key]), set_
 
     def _autorange_gain(self, _channel, value: str) -> None:
         module = self.module
