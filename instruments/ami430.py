@@ -364,12 +364,15 @@ class AMI430Magnet(MagnetSupplyAdapter):
         self.supply.switch_heater_enabled = True
 
     def _wait_for_switch(self) -> None:
-        clock = clocks.current()
-        deadline = clock.now() + self.switch_timeout_s
-        while (state := self.supply.state_name) in ("heating_switch", "cooling_switch"):
-            if clock.now() >= deadline:
-                raise MagnetTimeoutError(f"{self._name()}: switch still {state!r} after {self.switch_timeout_s:g} s")
-            clocks.sleep(self.poll_s)
+        state = None
+
+        def switch_settled() -> bool:
+            nonlocal state
+            state = self.supply.state_name
+            return state not in ("heating_switch", "cooling_switch")
+
+        clocks.poll_until(switch_settled, self.switch_timeout_s, self.poll_s, lambda: MagnetTimeoutError(
+            f"{self._name()}: switch still {state!r} after {self.switch_timeout_s:g} s"))
 
 
 __all__ = ["AMI430", "AMI430Magnet", "STATE_NAMES"]

@@ -181,15 +181,9 @@ class Nanovoltmeter2182A(Channel):
 
     def read(self, **kwargs) -> str:
         """The 2182A's reply, polled from the 6221's serial buffer until it arrives."""
-        clock = clocks.current()
-        deadline = clock.now() + self.reply_timeout_s
-        while True:
-            reply = self.parent.ask("SYST:COMM:SER:ENT?").strip()
-            if reply:
-                return reply
-            if clock.now() >= deadline:
-                raise TimeoutError(f"no reply from the 2182A through the 6221 within {self.reply_timeout_s} s")
-            clocks.sleep(self.reply_poll_s)
+        return clocks.poll_until(
+            lambda: self.parent.ask("SYST:COMM:SER:ENT?").strip(), self.reply_timeout_s, self.reply_poll_s,
+            lambda: TimeoutError(f"no reply from the 2182A through the 6221 within {self.reply_timeout_s} s"))
 
     def reset(self) -> None:
         """``*RST`` the 2182A and wait (on the daclab clock) until it listens again."""
@@ -482,14 +476,14 @@ class Keithley6221(_PymeasureKeithley6221):
         Waits ``first_wait_s`` (the expected duration) before the first poll, then polls every
         ``poll_s``. Raises TimeoutError after ``timeout_s`` (the mode is aborted first).
         """
-        clock = clocks.current()
-        deadline = clock.now() + timeout_s
-        clocks.sleep(min(first_wait_s, timeout_s))
-        while not self.operation_event & SWEEP_DONE:
-            if clock.now() >= deadline:
-                self.abort()
-                raise TimeoutError(f"{self.name}: sweep not done within {timeout_s:g} s; aborted")
-            clocks.sleep(poll_s)
+        first_wait_s = min(first_wait_s, timeout_s)
+        clocks.sleep(first_wait_s)
+
+        def timed_out() -> TimeoutError:
+            self.abort()
+            return TimeoutError(f"{self.name}: sweep not done within {timeout_s:g} s; aborted")
+
+        clocks.poll_until(lambda: self.operation_event & SWEEP_DONE, timeout_s - first_wait_s, poll_s, timed_out)
 
     def run_and_read(self, expected_s: float, timeout_s: float | None = None,
                      slice_size: int = 1000) -> dict[str, np.ndarray]:

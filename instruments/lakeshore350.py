@@ -49,7 +49,7 @@ from pyvisa.constants import Parity, StopBits
 
 from daclab import clock
 from daclab.limits import SoftwareLimits
-from daclab.instruments.ieee488 import StandardEvent, standard_event_errors
+from daclab.instruments.ieee488 import StandardEvent, StandardEventStatusMixin
 
 
 # ---- codes of the instrument ------------------------------------------------------------
@@ -353,7 +353,7 @@ class HeaterOutput350(Output350):
 # ---- the instrument -------------------------------------------------------------------------
 
 
-class LakeShore350(Instrument):
+class LakeShore350(StandardEventStatusMixin, Instrument):
     """Lake Shore Model 350, with the TemperatureController role on one control loop.
 
     .. code-block:: python
@@ -404,24 +404,6 @@ class LakeShore350(Instrument):
 
     id = Instrument.measurement("*IDN?", """Get the identification (manufacturer,model,serial,firmware).""",
                                 cast=str, maxsplit=0)
-
-    event_status = Instrument.measurement(
-        "*ESR?",
-        """Get and clear the standard event status register as :class:`EventStatus` flags.""",
-        get_process=lambda v: EventStatus(int(v)),
-    )
-
-    def reset(self) -> None:
-        """*RST: the power-up defaults (heaters off, ramps off)."""
-        self.write("*RST")
-
-    def clear(self) -> None:
-        """*CLS: clear the status registers."""
-        self.write("*CLS")
-
-    def check_errors(self) -> list[EventStatus]:
-        """Read *ESR? and return (and log) the error flags set since the last read."""
-        return standard_event_errors(self, self.event_status)
 
     # ---- TemperatureController role ------------------------------------------------------
 

@@ -142,21 +142,19 @@ class MagnetSupplyAdapter:
         naming the last state if the field still moves (or stands paused) after ``timeout_s``.
         """
         self._ensure_prepared()
-        clock = clocks.current()
-        deadline = clock.now() + timeout_s
         interval = self.poll_s if poll_s is None else poll_s
-        while True:
+        state = None
+
+        def holding() -> bool:
+            nonlocal state
             state = self._state()
             if state == "quench":
                 raise MagnetQuenchError(f"{self._name()}: the magnet quenched (field now {self._field_T():.4f} T)")
-            if state in HOLDING_STATES:
-                return
-            remaining = deadline - clock.now()
-            if remaining <= 0:
-                raise MagnetTimeoutError(
-                    f"{self._name()}: field not holding after {timeout_s:g} s: state {state!r}, "
-                    f"field {self._field_T():.4f} T")
-            clocks.sleep(min(interval, remaining))
+            return state in HOLDING_STATES
+
+        clocks.poll_until(holding, timeout_s, interval, lambda: MagnetTimeoutError(
+            f"{self._name()}: field not holding after {timeout_s:g} s: state {state!r}, "
+            f"field {self._field_T():.4f} T"))
 
     def pause(self) -> None:
         """Stop the ramp where the field is now."""

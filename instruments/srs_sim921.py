@@ -219,14 +219,13 @@ class SIM900PortAdapter(Adapter):
     def _read(self, **kwargs) -> str:
         if self.transparent:
             return self.mainframe.read()
-        deadline = clock.current().now() + self.timeout_s
-        while b"\n" not in self._received:
-            self._received += self.port.get_bytes(self.max_bytes)
-            if b"\n" in self._received:
-                break
-            if clock.current().now() >= deadline:
-                raise TimeoutError(f"no complete reply from port {self.port.id} within {self.timeout_s} s")
-            clock.sleep(self.poll_interval_s)
+        def whole_line() -> bool:
+            if b"\n" not in self._received:
+                self._received += self.port.get_bytes(self.max_bytes)
+            return b"\n" in self._received
+
+        clock.poll_until(whole_line, self.timeout_s, self.poll_interval_s, lambda: TimeoutError(
+            f"no complete reply from port {self.port.id} within {self.timeout_s} s"))
         line, _, self._received = self._received.partition(b"\n")
         return line.rstrip(b"\r").decode()
 
@@ -238,6 +237,11 @@ class SIM900PortAdapter(Adapter):
         """Close the transparent connection (send the escape string); nothing to do when forwarding."""
         if self.transparent and self.mainframe.connected_port == self.port.id:
             self.mainframe.disconnect()
+
+    def close(self) -> None:
+        """Close the mainframe's own connection. It sends nothing (pymeasure also closes on garbage
+        collection): end a transparent connection with :meth:`release` first."""
+        self.mainframe.adapter.close()
 
 
 # ---- SIM921 ---------------------------------------------------------------------------------

@@ -3,11 +3,13 @@
 import math
 
 import pytest
+import pyvisa
 
 from daclab import roles
 from daclab.demo import RESISTANCE_PATHS, prepare_resistance_paths
 from daclab.lab import Lab, LabFileError, load_lab, parse_lab
 from daclab.limits import LimitError
+from sim_helpers import hold
 
 MINIMAL = {"kind": "temperature_controller", "driver": "lakeshore350:LakeShore350", "resource": "ASRL3::INSTR",
            "visa_library": "sim:lakeshore350.yaml"}
@@ -40,10 +42,7 @@ def test_the_three_resistance_paths_read_the_sample_at_the_virtual_temperature(s
     assert currents["delta"] == RESISTANCE_PATHS["delta"]
     assert currents["bridge370"] == pytest.approx(316e-6, rel=0.01)
     for temperature in (150.0, 40.0):
-        world.stage.stage_K = world.stage.sample_K = temperature
-        loop = world.stage.loops[1]
-        loop.heater_range, loop.ramp_enabled = 5, False
-        loop.set_setpoint(temperature)  # hold it while the SIM921's output filter settles
+        hold(world, temperature)  # while the SIM921's output filter settles
         simulated_lab.role("bridge921").bridge.wait_for_settling(10.0)  # e^-10 of the step left
         expected = float(world.sample.resistance(temperature))
         for role in RESISTANCE_PATHS:
@@ -104,3 +103,15 @@ def test_simulation_section_sets_the_clock_speed():
     with Lab(config) as lab:
         assert lab.world.clock.speedup == 50.0
     assert math.isinf(parse_lab({"name": "x", "simulation": {}, "roles": {"t": MINIMAL}}).simulation.speedup)
+
+
+def test_closing_the_lab_closes_every_visa_session():
+    lab = Lab.open("simulated")
+    for name in lab.config.roles:
+        lab.role(name)
+    sessions = [instrument.adapter for instrument in lab._instruments.values()]
+    lab.close()
+    for adapter in sessions:
+        connection = getattr(adapter, "connection", None) or adapter.mainframe.adapter.connection
+        with pytest.raises(pyvisa.errors.InvalidSession):
+            connection.session

@@ -13,6 +13,7 @@ from daclab.instruments.keithley6221_modes import (
     PulseDeltaSource,
 )
 from daclab.limits import LimitError
+from sim_helpers import hold
 
 NOISE_V = 3e-9  # the CeH9 preset's voltage noise
 
@@ -23,14 +24,6 @@ def k6221(world):
     source.check_errors()  # the parsed device (and its error queue) is shared by the whole process
     yield source
     source.adapter.close()
-
-
-def hold(world, kelvin):
-    """Stage and sample at ``kelvin``, held there by heater loop 1."""
-    loop = world.stage.loops[1]
-    loop.mode, loop.control_input, loop.heater_range, loop.ramp_enabled = 1, 1, 5, False
-    loop.set_setpoint(kelvin)
-    world.stage.stage_K = world.stage.sample_K = kelvin
 
 
 def sent_commands(source, monkeypatch):

@@ -11,6 +11,7 @@ from daclab.instruments.lakeshore370 import (
     excitation_current, excitation_voltage, resistance_range,
 )
 from daclab.sim.twins.lakeshore370 import ruox_ohms
+from sim_helpers import hold, model_reading, noise_ohm
 
 
 @pytest.fixture
@@ -18,30 +19,6 @@ def bridge(world):
     instrument = Lakeshore370("ASRL5::INSTR", visa_library=f"{sim.sim_config('lakeshore370.yaml')}@sim", timeout=200)
     yield instrument
     instrument.adapter.close()
-
-
-def hold(world, kelvin):
-    """Stage and sample at ``kelvin``, held there by the Lakeshore 350's loop 1."""
-    world.update()
-    loop = world.stage.loops[1]
-    loop.heater_range, loop.ramp_enabled = 5, False
-    loop.set_setpoint(kelvin)
-    world.stage.stage_K = world.stage.sample_K = kelvin
-
-
-def noise_ohm(world, current_A):
-    return world.sample.noise_nV * 1e-9 / current_A
-
-
-def sample_resistance_now(world):
-    temperature, field, days = world.sample_conditions()
-    return float(world.sample.resistance(temperature, field, days))
-
-
-def model_reading(world, current_A):
-    """The noise-free four-probe resistance at ``current_A`` now (Joule heating included)."""
-    temperature, field, days = world.sample_conditions()
-    return world.sample.four_probe_voltage(current_A, temperature, field, days) / current_A
 
 
 def test_the_driver_passes_the_serial_settings(bridge):
@@ -57,7 +34,7 @@ def test_sample_channel_reads_the_sample_at_316_uA(world, bridge, kelvin):
     meter = Lakeshore370ResistanceMeter(bridge, channel=1)
     assert meter.set_excitation(316e-6) == pytest.approx(excitation_current(18))
     reading = meter.resistance()
-    expected = sample_resistance_now(world)
+    expected = world.sample_resistance()
     assert reading == pytest.approx(expected, abs=5 * noise_ohm(world, excitation_current(18)))
     if kelvin > world.sample.tc_K:
         assert reading > 0.05  # the normal state, far above the noise

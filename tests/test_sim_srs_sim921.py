@@ -7,7 +7,7 @@ from daclab import clock as clocks
 from daclab import sim
 from daclab.instruments.ieee488 import StandardEvent
 from daclab.instruments.srs_sim921 import SIM900, SIM921ResistanceMeter, excitation_current
-from test_sim_lakeshore370 import hold, model_reading, noise_ohm, sample_resistance_now
+from sim_helpers import hold, model_reading, noise_ohm
 
 TAU_S = 3.0  # TCON 2, the power-on time constant
 
@@ -41,7 +41,7 @@ def test_sim921_reads_the_sample_at_100_uA(world, bridge, kelvin):
     assert bridge.excitation_voltage_V == pytest.approx(30e-6)
     clocks.sleep(20 * TAU_S)  # the filter forgets the power-on settings entirely
     reading = meter.resistance()
-    expected = sample_resistance_now(world)
+    expected = world.sample_resistance()
     assert reading == pytest.approx(expected, abs=5 * noise_ohm(world, actual))
     if kelvin > world.sample.tc_K:
         assert reading > 0.05

@@ -125,6 +125,10 @@ class VirtualCryostat:
     # across the point contact (junction plus spreading resistance); the current source drives
     # both. AC bridges measure the same four-probe pads.
 
+    def sample_resistance(self) -> float:
+        """The sample's four-probe resistance now, in the low-current limit."""
+        return float(self.sample.resistance(*self.sample_conditions()))
+
     def lead_signal(self, channel: int, current_A: float, duration_s: float | None = None) -> float:
         """The sample's own voltage on a voltmeter ``channel`` with ``current_A`` flowing (no EMF, no noise).
 

@@ -263,9 +263,7 @@ class Keithley6221Twin(Twin):
             return
         current = self.settings["source_current"]
         # compliance: the source cannot push more than compliance / (leads + sample)
-        sample = self.world.sample
-        temperature, field, days = self.world.sample_conditions()
-        ohms = sample.lead_resistance_ohm + float(sample.resistance(temperature, field, days))
+        ohms = self.world.sample.lead_resistance_ohm + self.world.sample_resistance()
         limit = self.settings["compliance"] / ohms
         self.world.source_current_A = math.copysign(min(abs(current), limit), current)
 

@@ -148,7 +148,7 @@ class Lakeshore370Twin(Twin):
         stage_K = world.stage_temperature() + world.thermometer_noise() if channel == THERMOMETER_CHANNEL else None
         if settings[3]:  # autorange on the low-current resistance
             if channel == SAMPLE_CHANNEL:
-                estimate = float(world.sample.resistance(*world.sample_conditions()))
+                estimate = world.sample_resistance()
             else:
                 estimate = ruox_ohms(stage_K)
             settings[2] = next((i + 1 for i, full in enumerate(RANGE_OHM) if full >= estimate), len(RANGE_OHM))

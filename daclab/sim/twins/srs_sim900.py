@@ -6,8 +6,8 @@ Mainframe: ``SNDT p,"msg"`` hands ``msg`` to the module in port p at once and qu
 a break to the module, resets only its interface here, not its settings). ``CONN p,"esc"`` routes
 every later message to the module in port p, its replies straight back, until a message equal to
 ``esc``. Ports 2-8 are empty: messages to them vanish and nothing comes back. pyvisa-sim cannot
-express routing by connection state, so the twin puts a router in front of the device's matcher
-when it is bound; the module's grammar stays in the YAML (channel group ``port``).
+express routing by connection state, so the twin routes each message itself (:meth:`route`);
+the module's grammar stays in the YAML (channel group ``port``).
 
 SIM921 wiring and choices:
 - RVAL? is :meth:`VirtualCryostat.bridge_resistance` at the excitation current
@@ -75,17 +75,6 @@ class _ModuleStatusRegister:
 class SIM900Twin(Twin):
     device_name = "srs_sim900"
 
-    # bind() sets ``device`` first: that is where the router goes in front of the matcher.
-    @property
-    def device(self):
-        return self._device
-
-    @device.setter
-    def device(self, device) -> None:
-        self._device = device
-        if device is not None:
-            self._install_router(device)
-
     def initial_state(self) -> dict:
         return {"connected": None, "escape": "", "routing": None, "queues": {p: b"" for p in PORTS},
                 "module": self._module_power_on()}
@@ -101,25 +90,23 @@ class SIM900Twin(Twin):
 
     # ---- routing ------------------------------------------------------------------------
 
-    def _install_router(self, device) -> None:
+    def bound(self, device) -> None:
         declared = device._channels["port"]._dialogues["__default__"]
         missing = [q for q in MODULE_ACTIONS if q.encode() not in declared]
         if missing:
             raise KeyError(f"twin {type(self).__name__} acts on module dialogue(s) {missing}, "
                            f"which {device.name} does not declare")
-        plain_match = device._match
 
-        def route(query: bytes):
-            state = self.state
-            if state["connected"] is None:
-                return plain_match(query)
-            message = query.decode(errors="replace")
-            if message == state["escape"]:
-                state["connected"] = None
-                return NoResponse
-            return self._to_module(state["connected"], message)
-
-        device._match = route
+    def route(self, query: bytes, match):
+        """While a CONN connection is open, messages go to the module until the escape string."""
+        state = self.state
+        if state["connected"] is None:
+            return match(query)
+        message = query.decode(errors="replace")
+        if message == state["escape"]:
+            state["connected"] = None
+            return NoResponse
+        return self._to_module(state["connected"], message)
 
     def _to_module(self, port: int, message: str):
         """The module's reply to ``message`` (bytes) or NoResponse; errors go to the module's *ESR?."""
@@ -268,7 +255,6 @@ class SIM900Twin(Twin):
             module["autogain_until"] = -math.inf
             return
         self._filtered_reading()
-        temperature, field, days = self.world.sample_conditions()
-        low_current = abs(float(self.world.sample.resistance(temperature, field, days)))
+        low_current = abs(self.world.sample_resistance())
         module["rang"] = next((code for code, full in enumerate(RANGE_OHM) if full >= low_current), len(RANGE_OHM) - 1)
         module["autogain_until"] = self._now() + AUTOGAIN_S
