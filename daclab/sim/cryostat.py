@@ -141,9 +141,11 @@ class VirtualCryostat:
             return self.sample.contact_voltage(current_A, temperature, field, days)
         raise ValueError(f"voltmeter channel = {channel} is not wired; wired channels: 1 (four-probe), 2 (contact)")
 
-    def lead_voltage(self, channel: int, current_A: float, duration_s: float | None = None) -> float:
-        """What a voltmeter on ``channel`` reads now: the sample's signal, thermal EMF and noise."""
-        return self.lead_signal(channel, current_A, duration_s) + self.thermoelectric_emf() + self.voltage_noise()
+    def lead_voltage(self, channel: int, current_A: float, duration_s: float | None = None, averages: int = 1) -> float:
+        """What a voltmeter on ``channel`` reads now: the sample's signal, thermal EMF and noise,
+        the noise averaged over ``averages`` readings (no time passes between them)."""
+        noise = sum(self.voltage_noise() for _ in range(averages)) / averages
+        return self.lead_signal(channel, current_A, duration_s) + self.thermoelectric_emf() + noise
 
     def bridge_resistance(self, excitation_A: float) -> float:
         """Four-wire AC resistance at an RMS excitation current, as a lock-in bridge reads it.

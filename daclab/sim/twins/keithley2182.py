@@ -126,10 +126,7 @@ class Keithley2182Twin(Twin):
             return OVERFLOW
         channel = state["channel"]
         count = state["filter_count"] if state["filter"] else 1
-        # world.lead_voltage averaged over the filter: the signal and EMF are the same for every
-        # reading of one command (no virtual time passes), so only the noise is drawn ``count`` times.
-        signal = world.lead_signal(channel, world.source_current_A) + world.thermoelectric_emf()
-        volts = signal + sum(world.voltage_noise() for _ in range(count)) / count
+        volts = world.lead_voltage(channel, world.source_current_A, averages=count)
         if state["autorange"][channel]:
             state["range"][channel] = _range_holding(channel, volts, OVERRANGE)
         return OVERFLOW if abs(volts) > OVERRANGE * state["range"][channel] else volts
