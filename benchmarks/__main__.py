@@ -2,9 +2,9 @@
 
 import sys
 
-from benchmarks import cooldown
+from benchmarks import btk_fit, cooldown, whh_fit
 
-BENCHMARKS = [cooldown]
+BENCHMARKS = [cooldown, btk_fit, whh_fit]
 
 
 def main() -> int:

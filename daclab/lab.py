@@ -44,6 +44,7 @@ ROLE_KINDS: dict[str, type] = {
     "resistance_meter": roles.ResistanceMeter,
     "pulse_source": roles.PulseSource,
     "conductance_source": roles.ConductanceSource,
+    "current_step_source": roles.CurrentStepSource,
     "magnet": roles.MagnetSupply,
 }
 
@@ -84,6 +85,7 @@ class LabConfig:
     roles: dict[str, RoleBinding]
     limits: SoftwareLimits = SoftwareLimits()
     simulation: Simulation | None = None
+    source: str = ""  # the file it was read from
 
 
 def lab_path(path_or_name: str | Path) -> Path:
@@ -114,7 +116,7 @@ def parse_lab(data: Any, source: str = "lab") -> LabConfig:
     simulation = None
     if data.get("simulation") is not None:
         simulation = _dataclass_from(source, "simulation", Simulation, data["simulation"])
-    return LabConfig(str(data.get("name", source)), bindings, limits, simulation)
+    return LabConfig(str(data.get("name", source)), bindings, limits, simulation, source)
 
 
 def _binding(source: str, name: str, entry: Any) -> RoleBinding:
@@ -183,8 +185,17 @@ class Lab:
         self._roles: dict[str, Any] = {}
 
     @classmethod
-    def open(cls, path_or_name: str | Path) -> Lab:
-        return cls(load_lab(path_or_name))
+    def open(cls, path_or_name: str | Path, **simulation: Any) -> Lab:
+        """Open a lab file; for a simulated lab, keywords override its ``simulation`` section
+        (``sample``, ``start_K``, ``seed``, ``speedup``), e.g. ``Lab.open("simulated", sample="lah10_aging")``."""
+        config = load_lab(path_or_name)
+        if simulation:
+            if config.simulation is None:
+                raise LabFileError(f"{config.source}: not a simulated lab; {', '.join(simulation)} cannot be set")
+            changed = _dataclass_from(config.source, "simulation", Simulation,
+                                      {**dataclasses.asdict(config.simulation), **simulation})
+            config = dataclasses.replace(config, simulation=changed)
+        return cls(config)
 
     def role(self, name: str):
         if name not in self.config.roles:
@@ -192,6 +203,19 @@ class Lab:
         if name not in self._roles:
             self._roles[name] = self._build(self.config.roles[name])
         return self._roles[name]
+
+    def instrument(self, role_name: str):
+        """The driver object behind a role (shared by the roles on one instrument)."""
+        self.role(role_name)
+        return self._instruments[self.config.roles[role_name].instrument_key]
+
+    def identity(self, role_name: str) -> str:
+        """The instrument's own identification (*IDN?) behind a role, for the data file header."""
+        instrument = self.instrument(role_name)
+        try:
+            return " ".join(str(instrument.id).split())
+        except Exception as error:  # an unanswered *IDN? must not stop a measurement
+            return f"{getattr(instrument, 'name', type(instrument).__name__)} (no identification: {error})"
 
     def roles_of_kind(self, kind: str) -> list[str]:
         return [name for name, b in self.config.roles.items() if b.kind == kind]

@@ -9,7 +9,7 @@ a measurement needs, nothing a front panel has. Drivers (or thin adapters beside
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -24,6 +24,19 @@ class TemperatureController(Protocol):
 
     def ramp_done(self) -> bool:
         """True when the setpoint has stopped moving."""
+
+    def setpoint(self) -> float:
+        """The control loop's present setpoint, K (moving during a ramp)."""
+
+    def heater_output(self) -> float:
+        """Heater output, percent of the present range (0 with the heater off)."""
+
+    def wait_for_temperature(self, kelvin: float, tolerance_K: float, stable_s: float, timeout_s: float,
+                             poll_s: float = 1.0, should_stop: Callable[[], bool] = lambda: False) -> bool:
+        """Wait on the clock until ``kelvin`` is held within ``tolerance_K`` for ``stable_s``.
+
+        True when settled, False when ``should_stop()`` ended the wait; TimeoutError after ``timeout_s``.
+        """
 
     def heater_off(self) -> None:
         """Heater range off: the safe state at the end of a procedure."""
@@ -67,6 +80,18 @@ class ConductanceSource(Protocol):
 
 
 @runtime_checkable
+class CurrentStepSource(Protocol):
+    """DC current steps with a voltage reading at each (paper 001's dI/dV by three small steps)."""
+
+    def voltages_at(self, currents_A: Sequence[float], settle_s: float) -> np.ndarray:
+        """For each current in turn: source it (DC, output on), wait ``settle_s`` on the clock,
+        read the voltage. Returns the voltages, V, one per current."""
+
+    def stop(self) -> None:
+        """Output off: the safe state."""
+
+
+@runtime_checkable
 class MagnetSupply(Protocol):
     def field(self) -> float:
         """Present field, T."""
@@ -88,3 +113,6 @@ class MagnetSupply(Protocol):
 
     def quenched(self) -> bool:
         ...
+
+    def state(self) -> str:
+        """The supply's ramp state by name (e.g. 'holding', 'ramping', 'paused', 'quench')."""

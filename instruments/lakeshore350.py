@@ -445,6 +445,14 @@ class LakeShore350(StandardEventStatusMixin, Instrument):
         """True when the control loop's setpoint has stopped moving (RAMPST? 0)."""
         return not self.control_loop.ramp_active
 
+    def setpoint(self) -> float:
+        """The control loop's setpoint in K (it moves while a ramp runs)."""
+        return self.control_loop.setpoint
+
+    def heater_output(self) -> float:
+        """The control loop's heater output in percent of its range (0 when the range is off)."""
+        return self.control_loop.heater_output
+
     def heater_off(self) -> None:
         """Heater range 0 on the control output: the safe state at the end of a procedure."""
         self.control_loop.heater_range = 0

@@ -170,6 +170,10 @@ class MagnetSupplyAdapter:
     def quenched(self) -> bool:
         return self._quenched()
 
+    def state(self) -> str:
+        self._ensure_prepared()
+        return self._state()
+
     # ---- shared procedure -----------------------------------------------------------------
 
     def _ensure_prepared(self) -> None:

@@ -16,11 +16,15 @@ Rules kept by every twin:
   ``execution_error`` register bit or queue entry when the YAML declares one, otherwise
   pyvisa-sim's command error; nothing reaches the model;
 - faults from the cryostat's injector are applied to every command before it is answered.
+
+Tests that must show what an instrument was told (no pulse above a limit ever written, nothing
+sent after a stop) collect the messages in :func:`recording_commands`.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import contextlib
+from typing import Any, Callable, Iterator
 
 import pyvisa.errors
 from pyvisa import constants
@@ -34,6 +38,22 @@ Getter = Callable[[], Any]
 Setter = Callable[[Any], "str | None"]
 
 _TWINS: dict[str, type[Twin]] = {}
+_RECORDERS: list[list[tuple[str, str]]] = []
+
+
+@contextlib.contextmanager
+def recording_commands() -> Iterator[list[tuple[str, str]]]:
+    """Collect, while in the block, every message that reaches a twin as (device name, text).
+
+    A message lost to an injected fault (disconnect, time-out, garbage) never reached the
+    instrument and is not collected. Blocks may nest; each gets every message sent inside it.
+    """
+    messages: list[tuple[str, str]] = []
+    _RECORDERS.append(messages)
+    try:
+        yield messages
+    finally:
+        _RECORDERS.remove(messages)
 
 
 def register_twin(cls: type[Twin]) -> type[Twin]:
@@ -206,6 +226,10 @@ def _wrap_match(device, twin: Twin) -> None:
             return NoResponse
         if fault == "garbage":
             return world.faults.garbage()
+        if _RECORDERS:
+            message = (device.name, query.decode("ascii", errors="replace"))
+            for messages in _RECORDERS:
+                messages.append(message)
         twin.reply, twin.refused = None, False
         response = twin.route(query, plain_match)
         if twin.refused:
@@ -235,4 +259,4 @@ def registered_twins() -> dict[str, type[Twin]]:
     return dict(_TWINS)
 
 
-__all__ = ["Twin", "register_twin", "bind", "install", "registered_twins"]
+__all__ = ["Twin", "register_twin", "bind", "install", "registered_twins", "recording_commands"]

@@ -88,7 +88,8 @@ class Lakeshore350Twin(Twin):
                               self._setter(n, ("ramp_enabled", "ramp_rate_K_per_min"), self._checked_ramp)),
                 f"ramp_status_{n}": (self._getter(n, lambda loop: int(loop.ramping)), None),
                 f"range_{n}": (self._getter(n, lambda loop: loop.heater_range), self._setter(n, ("heater_range",))),
-                f"heater_{n}": (self._getter(n, lambda loop: loop.output_percent), None),
+                # a range switched off reads 0 at once, not the output of the last model step
+                f"heater_{n}": (self._getter(n, lambda loop: loop.output_percent if loop.heater_range else 0.0), None),
                 f"pid_{n}": (self._getter(n, lambda loop: f"{loop.p:+.1f},{loop.i:+.1f},{loop.d:+.0f}"),
                              self._setter(n, ("p", "i", "d"), self._checked_pid)),
                 f"output_mode_{n}": (self._getter(n, lambda loop: f"{loop.mode},{loop.control_input},{loop.powerup}"),
