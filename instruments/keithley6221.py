@@ -721,7 +721,7 @@ class Keithley6221(_PymeasureKeithley6221):
 
 # The role adapters live in keithley6221_modes (which imports this module); they are offered
 # here too, loaded on first use so that either module can be imported first.
-_ROLE_ADAPTERS = ("DeltaResistanceMeter", "PulseDeltaSource", "DifferentialConductanceSource")
+_ROLE_ADAPTERS = ("DeltaResistanceMeter", "PulseDeltaSource", "DifferentialConductanceSource", "DCCurrentStepSource")
 
 
 def __getattr__(name: str):

@@ -1,5 +1,8 @@
 """The roles a 6221 + 2182A plays (:mod:`daclab.roles`): delta resistance, pulsed I-V, dI/dV.
 
+dI/dV comes two ways: the 6221's DCON mode (:class:`DifferentialConductanceSource`), or DC
+current steps with one 2182A reading at each (:class:`DCCurrentStepSource`, paper 001).
+
 Each adapter wraps a :class:`~daclab.instruments.keithley6221.Keithley6221` and runs one of its
 modes from arming to reading the buffer. Every value is checked against the hardware limits and
 the :class:`~daclab.limits.SoftwareLimits` of the cell before the first command is written;
@@ -13,6 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
+from daclab import clock as clocks
+from daclab.instruments.keithley2182 import is_overflow
 from daclab.instruments.keithley6221 import BUFFER_SIZE, MAX_CURRENT_A, dcon_point_count
 from daclab.limits import LimitError, SoftwareLimits, check_choice, check_range
 
@@ -212,4 +217,53 @@ class DifferentialConductanceSource(_Keithley6221Role):
         return {"current_A": data["source_current"], "voltage_V": data["average_voltage"], "dv_V": dv, "didv_S": didv}
 
 
-__all__ = ["DeltaResistanceMeter", "PulseDeltaSource", "DifferentialConductanceSource"]
+class DCCurrentStepSource(_Keithley6221Role):
+    """:class:`daclab.roles.CurrentStepSource`: DC currents from the 6221, one 2182A reading at each.
+
+    Paper 001's dI/dV: at each bias the voltage is read at three small current steps, and the
+    slope of V against I gives dV/dI (:func:`daclab.analysis.conductance.step_conductance`).
+    For each current the 6221 is set (``SOUR:CURR``), the output is on, the reading waits
+    ``settle_s`` on the clock, then the 2182A reads (``READ?`` through the pass-through) on
+    ``channel`` (2, the point contact, by default). The output stays on from one current to the
+    next, so the contact sees steps and no off-on transients; :meth:`stop` turns it off.
+
+    Compliance is written at every call (default 1 V: a contact of tens of ohms at a few mA
+    needs a fraction of that, and a contact that opens is then not driven to the 6221's 10 V
+    power-on compliance). The source range is left as the instrument has it.
+    """
+
+    def __init__(self, source, limits: SoftwareLimits | None = None, nplc: float = 1.0,
+                 channel: int = 2, compliance_V: float = 1.0):
+        super().__init__(source, limits, channel, nplc, compliance_V)
+
+    def _check(self, currents_A: np.ndarray, settle_s: float) -> None:
+        if currents_A.size == 0:
+            raise LimitError("step currents: an empty list; give at least one current")
+        for index, current in enumerate(currents_A):
+            self._check_current(f"step current[{index}]", current)
+        check_range("step settle time", settle_s, 0.0, 3600.0, "s")
+
+    def voltages_at(self, currents_A: Sequence[float], settle_s: float) -> np.ndarray:
+        """The 2182A voltage (V) after each current has flowed ``settle_s``; NaN for an overflow.
+
+        Every current is checked against the 6221's +-105 mA and the software limit before the
+        first command is written.
+        """
+        currents = np.asarray(currents_A, dtype=float).ravel()
+        self._check(currents, settle_s)
+        source = self.source
+        source.nanovoltmeter.channel = self.channel
+        source.nanovoltmeter.nplc = self.nplc
+        source.source_compliance = self.compliance_V
+        voltages = np.empty(currents.size)
+        for index, current in enumerate(currents):
+            source.source_current = current
+            source.enable_source()
+            clocks.sleep(settle_s)
+            reading = float(source.nanovoltmeter.voltage)
+            voltages[index] = np.nan if is_overflow(reading) else reading
+        self.last_run = {"current_A": currents, "voltage_V": voltages}
+        return voltages
+
+
+__all__ = ["DeltaResistanceMeter", "PulseDeltaSource", "DifferentialConductanceSource", "DCCurrentStepSource"]

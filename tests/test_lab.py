@@ -25,12 +25,12 @@ def simulated_lab():
 def test_the_simulated_lab_binds_every_role_to_an_object_that_plays_it(simulated_lab):
     kinds = {name: binding.kind for name, binding in simulated_lab.config.roles.items()}
     assert set(kinds.values()) == {"temperature_controller", "resistance_meter", "pulse_source",
-                                   "conductance_source", "magnet"}
+                                   "conductance_source", "current_step_source", "magnet"}
     for name, kind in kinds.items():
         assert isinstance(simulated_lab.role(name), {
             "temperature_controller": roles.TemperatureController, "resistance_meter": roles.ResistanceMeter,
             "pulse_source": roles.PulseSource, "conductance_source": roles.ConductanceSource,
-            "magnet": roles.MagnetSupply}[kind])
+            "current_step_source": roles.CurrentStepSource, "magnet": roles.MagnetSupply}[kind])
     # one 6221 serves the delta, pulse and conductance roles
     assert simulated_lab.role("delta").source is simulated_lab.role("pulse").source
     assert simulated_lab.roles_of_kind("resistance_meter") == ["delta", "bridge370", "bridge921"]

@@ -1,0 +1,240 @@
+"""Point-contact dI/dV on the virtual cryostat (CeH9 cell-1): both methods against the sample model,
+refusals before any instrument, and the safe end after a stop or an instrument fault."""
+
+import numpy as np
+import pytest
+from pymeasure.experiment import Results
+
+from daclab import runner
+from daclab.lab import Lab
+from daclab.limits import LimitError
+from daclab.procedures.differential_conductance import DCON, STEPS, DifferentialConductance, dcon_runs
+from daclab.sim import Fault
+from daclab.sim.binding import recording_commands
+
+# 151 points over +-6 mA: about 1.3 mV of junction bias between points inside the gap, several
+# gaps of bias on either side, and a background window (80 mV) well clear of the gap edges.
+QUICK = dict(max_current_A=6e-3, bias_points=151, gap_window_mV=80.0, temperatures="2",
+             temperature_stable_s=30.0, temperature_dwell_s=60.0, temperature_rate=0.0)
+
+
+@pytest.fixture
+def lab():
+    with Lab.open("simulated", start_K=2.0, seed=1) as opened:
+        yield opened
+
+
+def run(lab, path, should_stop=lambda: False, on_event=lambda topic, record: None, **parameters):
+    """Run the procedure into ``path``; the outcome, the data read back from the file, and the events."""
+    events = []
+
+    def record(topic, value):
+        events.append((topic, value))
+        on_event(topic, value)
+
+    procedure = DifferentialConductance(lab=lab, **{**QUICK, **parameters})
+    outcome = runner.run(procedure, path, should_stop=should_stop, on_event=record)
+    data = Results.load(str(path), procedure_class=DifferentialConductance).data
+    return outcome, data, events
+
+
+def analyses(outcome, kind):
+    return [record for record in outcome.analysis if record["kind"] == kind]
+
+
+def model_didv(sample, currents_A, step_A, kelvin):
+    """dI/dV of three steps I - dI, I, I + dI: their least-squares slope is (V+ - V-) / 2 dI."""
+    up = np.array([sample.contact_voltage(i + step_A, kelvin) for i in currents_A])
+    down = np.array([sample.contact_voltage(i - step_A, kelvin) for i in currents_A])
+    return 2 * step_A / (up - down)
+
+
+def features(bias_mV, conductance):
+    """Where the gap structure sits: the conductance maxima (the shoulders of the Andreev plateau)
+    and the steepest fall on either side (the gap edges), as bias values."""
+    slope = np.gradient(conductance, bias_mV)
+    positive, negative = bias_mV > 0, bias_mV < 0
+    return {"maximum +": bias_mV[positive][np.argmax(conductance[positive])],
+            "maximum -": bias_mV[negative][np.argmax(conductance[negative])],
+            "edge +": bias_mV[positive][np.argmin(slope[positive])],
+            "edge -": bias_mV[negative][np.argmax(slope[negative])]}
+
+
+def spacing_at(bias_mV, value_mV):
+    """The larger of the two point spacings around ``value_mV`` on the measured bias axis."""
+    index = int(np.argmin(np.abs(bias_mV - value_mV)))
+    return float(np.max(np.diff(bias_mV)[max(index - 1, 0):index + 1]))
+
+
+# ---- acceptance: the gap where the model puts it ---------------------------------------------------
+
+@pytest.mark.parametrize("method", [STEPS, DCON])
+def test_both_methods_show_the_andreev_peak_and_the_gap_edges_where_the_model_puts_them(lab, tmp_path, method):
+    sample = lab.world.sample
+    with recording_commands() as sent:
+        outcome, data, events = run(lab, tmp_path / "didv.csv", method=method,
+                                    series_resistance_ohm=sample.spreading_resistance_ohm)
+    assert (outcome.status, outcome.points, len(data)) == ("finished", 151, 151)
+    # what the 6221 was told: dI = 0.25 % of the 12 mA sweep = 30 uA (SOUR:CURR, SOUR:DCON:DELT as in the manual)
+    step = 0.25 / 100 * 2 * 6e-3
+    biases = np.linspace(-6e-3, 6e-3, 151)
+    told = [text.split() for device, text in sent if device == "keithley6221"]
+    if method == STEPS:
+        currents = [float(words[1]) for words in told if words[0] == "SOUR:CURR"]
+        assert currents == pytest.approx((biases[:, None] + [-step, 0.0, step]).ravel(), abs=1e-12)
+    else:
+        deltas = [float(words[1]) for words in told if words[0] == "SOUR:DCON:DELT"]
+        steps = [float(words[1]) for words in told if words[0] == "SOUR:DCON:STEP"]
+        assert len(deltas) == len(steps) == len(dcon_runs(151, 10))
+        assert deltas == pytest.approx([step] * len(deltas)) and steps == pytest.approx([12e-3 / 150] * len(steps))
+    assert [value for topic, value in events if topic == "progress"][-1] == 100.0
+    kelvin = lab.world.sample_temperature()
+    assert data["Temperature (K)"].to_numpy() == pytest.approx(2.0, abs=0.05)
+
+    # every point is the model's dI/dV at its bias current, and its bias the contact voltage there
+    current = data["Current (A)"].to_numpy()
+    assert current == pytest.approx(biases, abs=1e-12)
+    assert data["dI/dV (S)"].to_numpy() == pytest.approx(model_didv(sample, current, step, kelvin), rel=1e-3)
+    assert data["dV/dI (ohm)"].to_numpy() == pytest.approx(1 / data["dI/dV (S)"].to_numpy(), rel=1e-9)
+    contact = np.array([sample.contact_voltage(i, kelvin) for i in current])
+    assert data["Bias (V)"].to_numpy() == pytest.approx(contact, abs=10e-6)  # EMF and step curvature: a few uV
+    assert data["Normalised dI/dV"].isna().all()  # the first spectrum has no background yet
+
+    # the processed spectrum (junction bias) against the model's contact conductance at this temperature
+    [spectrum] = analyses(outcome, "spectrum")
+    bias_mV, normalised = np.array(spectrum["bias_mV"]), np.array(spectrum["conductance"])
+    assert spectrum["temperature_K"] == pytest.approx(2.0, abs=0.05)
+    grid = np.linspace(-120.0, 120.0, 24001)
+    truth = features(grid, sample.contact_conductance(grid, kelvin))
+    measured = features(bias_mV, normalised)
+    for name, where in truth.items():
+        # a feature is found at a measured point; smoothing and differences move it by less than
+        # half a spacing, so it lies within one local point spacing of the model's position
+        assert measured[name] == pytest.approx(where, abs=spacing_at(bias_mV, where)), name
+    assert truth["edge +"] == pytest.approx(sample.gap(kelvin), abs=1.5)  # the edge is the gap, broadened
+    # zero-bias Andreev enhancement G(0)/G_N: the background fitted beyond 80 mV still holds the
+    # BTK tail (~1-2 % above G_N there), hence 5 %
+    model_ratio = float(sample.contact_conductance(0.0, kelvin)) * sample.contact_normal_ohm
+    assert model_ratio > 1.3
+    assert np.interp(0.0, bias_mV, normalised) == pytest.approx(model_ratio, rel=0.05)
+
+    [btk] = analyses(outcome, "btk")
+    assert btk["delta_meV"]["value"] == pytest.approx(sample.gap(kelvin), rel=0.03)
+    assert btk["z"]["value"] == pytest.approx(sample.barrier_z, abs=0.1)
+
+
+def test_a_temperature_series_normalises_live_and_fits_the_bcs_gap(lab, tmp_path):
+    sample = lab.world.sample
+    temperatures = [2.0, 40.0, 70.0]
+    # the cell lags the thermometer by 5 min: 50 min of dwell leaves the sample within mK
+    outcome, data, _ = run(lab, tmp_path / "series.csv", method=STEPS, temperatures="2, 40, 70",
+                           temperature_dwell_s=3000.0, series_resistance_ohm=sample.spreading_resistance_ohm)
+    assert (outcome.status, len(data)) == ("finished", 3 * 151)
+    assert [record["kind"] for record in outcome.analysis] == ["spectrum", "btk"] * 3 + ["gap_fit"]
+
+    spectra = [data.iloc[151 * k:151 * (k + 1)] for k in range(3)]
+    for spectrum, kelvin in zip(spectra, temperatures):
+        assert spectrum["Temperature (K)"].to_numpy() == pytest.approx(kelvin, abs=0.05)
+    # the live normalised column: none in the first spectrum, then the previous background
+    assert spectra[0]["Normalised dI/dV"].isna().all()
+    for spectrum, kelvin in zip(spectra[1:], temperatures[1:]):
+        normalised = spectrum["Normalised dI/dV"].to_numpy()
+        assert np.isfinite(normalised).all()
+        high_bias = np.abs(spectrum["Bias (V)"].to_numpy()) > 0.1
+        assert normalised[high_bias] == pytest.approx(1.0, abs=0.03)
+        zero_bias = normalised[np.argmin(np.abs(spectrum["Current (A)"].to_numpy()))]
+        model_ratio = float(sample.contact_conductance(0.0, kelvin)) * sample.contact_normal_ohm
+        assert zero_bias == pytest.approx(model_ratio, rel=0.05)
+
+    btk = analyses(outcome, "btk")
+    for fit, kelvin in zip(btk, temperatures):
+        assert fit["temperature_K"] == pytest.approx(kelvin, abs=0.05)
+        assert fit["delta_meV"]["value"] == pytest.approx(sample.gap(kelvin), rel=0.05)
+    [bcs] = analyses(outcome, "gap_fit")
+    assert bcs["points"] == 3
+    assert bcs["delta_meV"] == [fit["delta_meV"]["value"] for fit in btk]
+    assert bcs["delta0_meV"]["value"] == pytest.approx(sample.gap_meV, rel=0.03)
+    assert bcs["tc_K"]["value"] == pytest.approx(sample.tc_K, rel=0.1)  # where the model's gap closes
+
+
+def test_readings_beyond_the_2182A_range_stay_in_the_file_as_nan_and_the_rest_is_processed(lab, tmp_path):
+    meter = lab.instrument("steps").nanovoltmeter
+    meter.auto_range_enabled = False
+    meter.channel2_range = 0.1  # overflows beyond 120 mV: the ends of the +-6 mA sweep
+    outcome, data, _ = run(lab, tmp_path / "overflow.csv", method=STEPS)
+    sample, kelvin = lab.world.sample, lab.world.sample_temperature()
+    beyond = np.array([abs(sample.contact_voltage(i + step, kelvin)) > 0.12
+                       for i in np.linspace(-6e-3, 6e-3, 151) for step in (-3e-5, 3e-5)]).reshape(151, 2).any(axis=1)
+    assert 0 < beyond.sum() < 40
+    assert outcome.status == "finished" and len(data) == 151
+    assert data["dI/dV (S)"].isna().to_numpy().tolist() == beyond.tolist()
+    [spectrum] = analyses(outcome, "spectrum")
+    assert len(spectrum["bias_mV"]) == 151 - beyond.sum()
+
+
+# ---- refused before any instrument -------------------------------------------------------------
+
+@pytest.mark.parametrize("parameters, message", [
+    (dict(step_percent=0.6), r"Current step dI \(step_percent\) = 0.6 is not allowed: allowed range \[0.0001, 0.5\] %"),
+    (dict(max_current_A=0.08), r"peak bias current I_max \+ dI \(max_current_A = 0.08 A\) = 0.0804 A "
+                               r"is outside the allowed range \[-0.08, 0.08\] A"),
+    (dict(method=DCON, max_current_A=0.0796, step_percent=0.5), r"peak bias current .* = 0.080396 A .*\[-0.08, 0.08\]"),
+    (dict(temperatures="2, 400"), r"Temperatures \(temperatures\): each temperature = 400 K .*\[1.5, 320\] K"),
+    (dict(temperatures="2, warm"), r"Temperatures \(temperatures\) = '2, warm' is not allowed"),
+    (dict(method="lock-in"), r"Method \(method\) = 'lock-in' is not allowed: allowed: current steps, DCON"),
+])
+def test_bad_parameters_are_refused_before_any_instrument(lab, tmp_path, parameters, message):
+    procedure = DifferentialConductance(lab=lab, **{**QUICK, **parameters})
+    with recording_commands() as sent:
+        with pytest.raises(LimitError, match=message):
+            runner.run(procedure, tmp_path / "refused.csv")
+    assert sent == [] and not (tmp_path / "refused.csv").exists()
+
+
+def test_dcon_runs_cover_the_sweep_without_a_one_point_run():
+    for points, size in ((151, 10), (21, 10), (20, 10), (5, 2), (7, 100)):
+        runs = dcon_runs(points, size)
+        assert [i for run in runs for i in range(points)[run]] == list(range(points))
+        assert all(2 <= run.stop - run.start <= size + 1 for run in runs)
+
+
+# ---- the safe end --------------------------------------------------------------------------------
+
+def assert_safe(lab):
+    source = lab.instrument("steps")  # one 6221 plays 'steps' and 'conductance'
+    assert source.source_enabled is False and source.dcon_armed is False
+    assert lab.world.source_current_A == 0.0
+    controller = lab.role("temperature")  # 'hold': ramp stopped, setpoint at the last reading
+    assert controller.ramp_done()
+    assert controller.setpoint() == pytest.approx(controller.temperature(), abs=0.05)
+
+
+@pytest.mark.parametrize("method, rows_per_progress", [(STEPS, 1), (DCON, 10)])
+def test_a_stop_mid_spectrum_leaves_the_source_off_and_every_point_on_disk(lab, tmp_path, method, rows_per_progress):
+    progress = []
+    outcome, data, _ = run(lab, tmp_path / "stopped.csv", method=method, should_stop=lambda: len(progress) >= 3,
+                           on_event=lambda topic, value: progress.append(value) if topic == "progress" else None)
+    # steps: one point per progress report; DCON: one run of ten points
+    assert outcome.status == "aborted"
+    assert outcome.points == len(data) == 3 * rows_per_progress
+    assert outcome.analysis == []  # no spectrum was completed
+    assert_safe(lab)
+
+
+@pytest.mark.parametrize("method, rows_per_progress", [(STEPS, 1), (DCON, 10)])
+def test_an_instrument_fault_mid_spectrum_fails_the_run_safely_with_the_points_kept(lab, tmp_path, method,
+                                                                                     rows_per_progress):
+    world = lab.world
+    lab.instrument("steps").adapter.connection.timeout = 50  # ms: a lost reply costs little wall time
+    injected = []
+
+    def inject(topic, value):
+        if topic == "progress" and not injected:
+            # the next message to the 6221 once the clock moves on is lost (a reading, or a poll)
+            injected.append(world.faults.add(Fault("keithley6221", "timeout", after_s=world.clock.now() + 1e-6,
+                                                   count=1)))
+
+    outcome, data, _ = run(lab, tmp_path / "fault.csv", method=method, on_event=inject)
+    assert outcome.status == "failed" and outcome.error
+    assert outcome.points == len(data) == rows_per_progress
+    assert_safe(lab)
