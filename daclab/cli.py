@@ -1,11 +1,13 @@
-"""The ``daclab`` command line: ``daclab demo`` runs the main job on the simulated cryostat."""
+"""The ``daclab`` command line: ``daclab demo`` runs the main job on the simulated cryostat,
+``daclab analyze`` analyses data files."""
 
 from __future__ import annotations
 
 import sys
 
 COMMANDS = {
-    "demo": "a simulated cooldown read through VISA (see daclab.demo)",
+    "demo": "a short overnight sequence on the simulated cryostat (see daclab.demo)",
+    "analyze": "Tc, Hc2, Ic or dI/dV from data files: daclab analyze tc|hc2|ic|didv FILE... [--json]",
 }
 
 
@@ -20,4 +22,6 @@ def main(argv: list[str] | None = None) -> int:
         from daclab.demo import main as demo_main
 
         return demo_main(argv[1:])
-    return 2
+    from daclab.analyze import main as analyze_main
+
+    return analyze_main(argv[1:])

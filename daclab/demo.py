@@ -1,153 +1,171 @@
-"""The main job on the built-in simulated cryostat: a cooldown read through VISA.
+"""The main job on the built-in simulated cryostat: a short overnight sequence of measurements.
 
-The simulated lab (``daclab/labs/simulated.yaml``) is opened like a real one: the Lakeshore 350
-ramps the stage down, and the sample is read through the three resistance paths the papers used
-(6221/2182A delta mode at 1 mA, Lakeshore 370 bridge at 316 uA, SIM921 bridge at ~100 uA), every
-driver talking to its pyvisa-sim twin.
+The simulated lab (``daclab/labs/simulated.yaml``) is opened like a real one, and the sample
+(a preset or any sample file) is measured as the papers did, one procedure after the other on
+the same cooldown, each written point by point to its own data file:
+
+1. R-T from room temperature through the transition, cooling then warming (6221/2182A delta
+   mode at 1 mA), with every Tc criterion and the thermal lag;
+2. a field series 0-9 T through the transition window, with Hc2(T) fitted by WHH;
+3. pulsed I-V (1 ms pulses every 2 s, at most 80 mA) at four temperatures below the zero of
+   resistance, with Ic, Jc and the delta-l pinning fit;
+4. dI/dV by three small current steps at five temperatures, with BTK gaps and the BCS fit.
+
+The windows and temperatures are chosen from the simulated sample's own scale (its Tc, Hc2,
+Ic and gap), as a physicist would choose them from a first look at the sample.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import argparse
 import math
 import sys
 import time
-from typing import Callable, TextIO
+from pathlib import Path
+from typing import TextIO
 
-from daclab import clock as clocks
-from daclab.lab import Lab
-from daclab.limits import check_range
+import numpy as np
 
-RESISTANCE_PATHS = {  # role -> excitation current (A)
-    "delta": 1e-3,  # paper 000
-    "bridge370": 316e-6,  # paper 001
-    "bridge921": 100e-6,  # paper 002
-}
-SIM921_RANGE_CODE = 1  # 200 mohm full scale: the sample's ~0.1 ohm
+from daclab import runner
+from daclab.lab import Lab, LabFileError
+from daclab.limits import LimitError
+from daclab.procedures.critical_current import CriticalCurrent
+from daclab.procedures.differential_conductance import DifferentialConductance
+from daclab.procedures.field_series import FieldSeries
+from daclab.procedures.rt_sweep import RTSweep
+from daclab.sim.sample import SampleFileError
 
-
-@dataclasses.dataclass(frozen=True)
-class CooldownPlan:
-    start_K: float = 300.0
-    end_K: float = 2.0
-    rate_K_per_min: float = 0.1  # the papers' R-T ramps
-    read_every_K: float = 0.1  # thermometer
-    resistance_every_K: float = 1.0  # resistance paths (0 = never)
-
-    def __post_init__(self):
-        check_range("start_K", self.start_K, 1.5, 320.0, "K")
-        check_range("end_K", self.end_K, 1.5, 320.0, "K")
-        check_range("rate_K_per_min", self.rate_K_per_min, 0.001, 100.0, "K/min")
-        check_range("read_every_K", self.read_every_K, 1e-3, 50.0, "K")
-        check_range("resistance_every_K", self.resistance_every_K, 0.0, 100.0, "K")
-        if self.end_K >= self.start_K:
-            raise ValueError(f"end_K = {self.end_K} must be below start_K = {self.start_K} for a cooldown")
-
-    @property
-    def read_period_s(self) -> float:
-        return self.read_every_K / self.rate_K_per_min * 60.0
+FIELDS_T = (0.0, 3.0, 6.0, 9.0)
+PULSE_LIMIT_A = 0.080  # paper 001
 
 
-@dataclasses.dataclass(frozen=True)
-class Reading:
-    elapsed_s: float
-    thermometer_K: float
-    resistances_ohm: dict[str, float]  # empty when the paths were not read at this step
+def _plan(lab: Lab) -> list[tuple[str, object]]:
+    """The sequence, scaled to the simulated sample."""
+    sample = lab.world.sample
+    tc, width = sample.tc_K, sample.transition_width_K
+    second = sample.second_step.tc_K - sample.second_step.width_K if sample.second_step else tc
+    top = min(tc + 4 * width + 10, 300.0)
+    bottom = max(min(tc, second) - 4 * width - 10, 2.0)
+    tc_top_field = sample.tc_in_field(max(FIELDS_T))
+    field_bottom = max(min(bottom, tc_top_field - (tc - bottom)), 2.0)
+    common = dict(lab=lab, resistance_path="delta", readings_per_point=1, reading_interval_s=0.0,
+                  thermalise_s=600.0, stable_s=60.0)
+    # Rates cost lab time, not wall time: slow enough that the thermometer-sample lag stays small.
+    cooldown = RTSweep(upper_K=300.0, lower_K=bottom, direction="cooling and warming", rate_K_per_min=0.5,
+                       point_every_K=0.5, return_rate_K_per_min=5.0, **common)
+    series = FieldSeries(upper_K=top, lower_K=field_bottom, fields_T=", ".join(f"{h:g}" for h in FIELDS_T),
+                         rate_K_per_min=0.1, point_every_K=0.25, return_rate_K_per_min=5.0,
+                         field_rate_T_per_min=0.5, **common)
+    pulses = CriticalCurrent(lab=lab, temperatures_K=_ic_temperatures(sample), max_current_mA=PULSE_LIMIT_A * 1e3,
+                             step_mA=0.5, stable_s=60.0, thermalise_s=900.0,
+                             width_um=sample.cross_section_um2[0], thickness_um=sample.cross_section_um2[1])
+    gap_V = sample.gap_meV * 1e-3
+    contact_ohm = sample.contact_normal_ohm + sample.spreading_resistance_ohm
+    spectra = DifferentialConductance(
+        lab=lab, method="current steps", max_current_A=min(8 * gap_V / contact_ohm, PULSE_LIMIT_A),
+        bias_points=201, temperatures=", ".join(f"{t:.0f}" for t in (2.0, 0.3 * tc, 0.5 * tc, 0.7 * tc, 0.85 * tc)),
+        gap_window_mV=3e3 * gap_V, series_resistance_ohm=sample.spreading_resistance_ohm,
+        temperature_dwell_s=900.0)
+    return [("rt_cooldown", cooldown), ("field_series", series), ("critical_current", pulses),
+            ("differential_conductance", spectra)]
 
 
-def prepare_resistance_paths(lab: Lab) -> dict[str, float]:
-    """Set each path's excitation; returns the current each actually drives."""
-    bridge921 = lab.role("bridge921")
-    bridge921.bridge.range_code = SIM921_RANGE_CODE  # an excitation exists only for the range in use
-    actual = {}
-    for role, current in RESISTANCE_PATHS.items():
-        driven = lab.role(role).set_excitation(current)
-        actual[role] = current if driven is None else driven
-    return actual
+def _ic_temperatures(sample) -> str:
+    """Four temperatures where the model's Ic lies between ~10 % and ~90 % of the pulse limit."""
+    grid = np.linspace(2.0, sample.tc_K, 400)
+    ic = np.array([sample.critical_current(t) for t in grid])
+    usable = grid[(ic > 0.1 * PULSE_LIMIT_A) & (ic < 0.9 * PULSE_LIMIT_A)]
+    if usable.size == 0:
+        usable = grid[ic > 0][-5:]
+    return ", ".join(f"{t:.1f}" for t in np.linspace(usable.min(), usable.max(), 4))
 
 
-def run_cooldown(plan: CooldownPlan, lab: Lab, paths: tuple[str, ...] = (),
-                 on_reading: Callable[[Reading], None] = lambda reading: None) -> list[Reading]:
-    """Ramp from start to end on the lab's temperature controller, reading as the plan says."""
-    controller = lab.role("temperature")
-    controller.set_setpoint(plan.start_K)
-    controller.set_setpoint(plan.end_K, rate_K_per_min=plan.rate_K_per_min)
-    steps_per_resistance = math.inf if plan.resistance_every_K == 0 else max(
-        1, round(plan.resistance_every_K / plan.read_every_K))
-    readings, start, step = [], clocks.current().now(), 0
-    while True:
-        clocks.sleep(plan.read_period_s)
-        step += 1
-        temperature = controller.temperature()
-        resistances = {}
-        if paths and step % steps_per_resistance == 0:
-            resistances = {role: lab.role(role).resistance() for role in paths}
-        reading = Reading(clocks.current().now() - start, temperature, resistances)
-        readings.append(reading)
-        on_reading(reading)
-        if controller.ramp_done() and abs(temperature - plan.end_K) < 0.05:
-            return readings
+def _summary(name: str, analysis: list[dict]) -> list[str]:
+    """One line per result a physicist reads first."""
+    lines = []
+    for record in analysis:
+        kind = record["kind"]
+        if name == "rt_cooldown" and kind == "tc":
+            lines.append(f"  Tc ({record['direction']}): onset {record['onset_K']:.1f} K, midpoint "
+                         f"{record['midpoint_K']:.1f} K, zero {record['zero_K']:.1f} K, width {record['width_K']:.1f} K")
+        elif kind == "tc_pair":
+            mean, lag = record["mean_K"], record["lag_K"]
+            lines.append(f"  cooling/warming mean midpoint {mean['midpoint']:.1f} K, lag {lag['midpoint']:.1f} K")
+        elif name == "field_series" and kind == "tc":
+            lines.append(f"  {record['field_T']:4.1f} T: Tc midpoint {record['midpoint_K']:.1f} K")
+        elif kind == "ic":
+            reached = "" if record["reached"] else " (not reached below the pulse limit)"
+            lines.append(f"  {record['temperature_K']:5.1f} K: Ic {record['ic_A'] * 1e3:.1f} mA{reached}")
+        elif kind == "btk":
+            lines.append(f"  {record['temperature_K']:5.1f} K: gap {_value(record['delta_meV']):.2f} meV, "
+                         f"Z {_value(record['z']):.2f}")
+    final = {kind: record for record in analysis for kind in [record["kind"]]}
+    if "hc2" in final:
+        fit = final["hc2"]
+        lines.append(f"  Hc2(0) ({fit.get('model', 'whh')}): {_estimate(fit['hc2_0_T'])} T, "
+                     f"Tc {_estimate(fit['tc_K'])} K")
+    if "jc_fit" in final:
+        fit = final["jc_fit"]
+        lines.append(f"  Jc(0) ({fit['model']}): {_estimate(fit['jc0_A_cm2'], scale=1e-6)} MA/cm2, "
+                     f"Tc {_estimate(fit['tc_K'])} K")
+    if "gap_fit" in final:
+        fit = final["gap_fit"]
+        lines.append(f"  BCS fit: Delta(0) {_estimate(fit['delta0_meV'])} meV, Tc {_estimate(fit['tc_K'])} K, "
+                     f"2 Delta/kTc {_estimate(fit['ratio'])}")
+    return lines
 
 
-def zero_resistance_temperature(readings: list[Reading], role: str, threshold_fraction: float = 0.01) -> float:
-    """Highest temperature below which the path reads under 1 % of its value at the top of the sweep."""
-    points = [(r.thermometer_K, r.resistances_ohm[role]) for r in readings if role in r.resistances_ohm]
-    if not points:
-        return math.nan
-    top = max(points)[1]
-    above = [t for t, value in points if value >= threshold_fraction * top]
-    return min(above) if above else math.nan
+def _value(entry) -> float:
+    return entry["value"] if isinstance(entry, dict) else float(entry)
+
+
+def _estimate(entry, scale: float = 1.0) -> str:
+    if not isinstance(entry, dict):
+        return f"{float(entry) * scale:.3g}"
+    stderr = entry.get("stderr")
+    text = f"{entry['value'] * scale:.3g}"
+    return text if stderr is None or not math.isfinite(stderr) else f"{text} +- {stderr * scale:.2g}"
 
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="daclab demo", description=__doc__)
-    parser.add_argument("--lab", default="simulated", help="lab file or built-in lab name")
-    parser.add_argument("--start", type=float, default=300.0, help="start temperature, K")
-    parser.add_argument("--end", type=float, default=2.0, help="end temperature, K")
-    parser.add_argument("--rate", type=float, default=0.1, help="ramp rate, K/min")
-    parser.add_argument("--print-every", type=float, default=10.0, help="progress line every this many kelvin")
+    parser = argparse.ArgumentParser(prog="daclab demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sample", default="ceh9_cell1", help="sample preset name or sample file (YAML)")
+    parser.add_argument("--out", default=None, help="folder for the data files (default: ./daclab-demo/<time>)")
+    parser.add_argument("--seed", type=int, default=0, help="noise seed of the virtual cryostat")
     args = parser.parse_args(argv)
+    folder = Path(args.out) if args.out else Path("daclab-demo") / time.strftime("%Y%m%d-%H%M%S")
     try:
-        plan = CooldownPlan(args.start, args.end, args.rate)
-        lab = Lab.open(args.lab)
-    except (ValueError, FileNotFoundError) as error:
+        lab = Lab.open("simulated", sample=args.sample, start_K=300.0, seed=args.seed)
+    except (LabFileError, SampleFileError, FileNotFoundError, ValueError) as error:
         print(f"daclab demo: {error}", file=sys.stderr)
         return 2
-
+    failed = 0
+    wall_start = time.perf_counter()
     with lab:
-        if lab.world is not None:
-            lab.world.stage.stage_K = lab.world.stage.sample_K = plan.start_K
-            print(f"Simulated cooldown of '{lab.world.sample.name}'", file=out)
-        currents = prepare_resistance_paths(lab)
-        print(f"{plan.start_K:g} K -> {plan.end_K:g} K at {plan.rate_K_per_min:g} K/min; thermometer every "
-              f"{plan.read_every_K:g} K, sample every {plan.resistance_every_K:g} K through "
-              + ", ".join(f"{role} ({current * 1e6:.0f} uA)" for role, current in currents.items()), file=out)
-        print(f"  {'':32} {'t (h)':>6} {'T (K)':>8} " + " ".join(f"{role + ' (ohm)':>16}" for role in currents),
-              file=out)
-        span = plan.start_K - plan.end_K
-        next_print = [plan.start_K - args.print_every]
-        last_resistances: dict[str, float] = {}
-
-        def progress(reading: Reading) -> None:
-            last_resistances.update(reading.resistances_ohm)
-            if reading.thermometer_K > next_print[0] and reading.thermometer_K > plan.end_K + 0.05:
-                return
-            done = min(max((plan.start_K - reading.thermometer_K) / span, 0.0), 1.0)
-            values = " ".join(f"{last_resistances.get(role, math.nan):16.6f}" for role in currents)
-            print(f"  [{'#' * int(done * 30):<30}] {reading.elapsed_s / 3600:6.2f} {reading.thermometer_K:8.3f} {values}",
-                  file=out, flush=True)
-            while next_print[0] >= reading.thermometer_K:
-                next_print[0] -= args.print_every
-
-        wall = time.perf_counter()
-        readings = run_cooldown(plan, lab, tuple(currents), progress)
-        wall = time.perf_counter() - wall
-        for role in currents:
-            lab.role(role).stop()
-    zeros = ", ".join(f"{role} {zero_resistance_temperature(readings, role):.1f} K" for role in currents)
-    print(f"Zero resistance (below 1 % of the normal state) reached at: {zeros}", file=out)
-    print(f"Done: {len(readings)} readings over {readings[-1].elapsed_s / 3600:.1f} h of lab time in {wall:.1f} s "
-          f"({readings[-1].elapsed_s / wall:,.0f}x real time).", file=out)
-    return 0
+        print(f"Simulated overnight sequence on '{lab.world.sample.name}', data in {folder}/", file=out)
+        try:
+            plan = _plan(lab)
+            for _, procedure in plan:
+                procedure.check()
+        except LimitError as error:
+            print(f"daclab demo: {error}", file=sys.stderr)
+            return 2
+        for index, (name, procedure) in enumerate(plan, 1):
+            wall = time.perf_counter()
+            lab_start = lab.world.elapsed_s
+            path = folder / f"{index}_{name}.csv"
+            outcome = runner.run(procedure, path)
+            hours = (lab.world.elapsed_s - lab_start) / 3600
+            print(f"{index}. {type(procedure).__name__}: {outcome.status}, {outcome.points} points, "
+                  f"{hours:.1f} h of lab time in {time.perf_counter() - wall:.1f} s -> {path}", file=out)
+            if outcome.error:
+                print(f"  error: {outcome.error}", file=out)
+                failed += 1
+            for line in _summary(name, outcome.analysis):
+                print(line, file=out)
+            out.flush()
+        lab_hours = lab.world.elapsed_s / 3600
+    print(f"Done: {lab_hours:.1f} h of lab time in {time.perf_counter() - wall_start:.1f} s; "
+          f"analyse again with: daclab analyze tc {folder}/1_rt_cooldown.csv", file=out)
+    return 1 if failed else 0

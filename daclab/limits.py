@@ -9,6 +9,8 @@ with the parameter's name, the value and the allowed range.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 
 
 class LimitError(ValueError):
@@ -62,3 +64,25 @@ class SoftwareLimits:
 
     def temperature_rate(self, parameter: str, value_K_per_min: float) -> float:
         return check_range(parameter, value_K_per_min, 0.0, self.max_temperature_rate_K_per_min, "K/min")
+
+
+def parse_numbers(parameter: str, text: str, unit: str, example: str) -> list[float]:
+    """A list typed as text, '60, 65, 70' (commas, spaces or semicolons) -> [60.0, 65.0, 70.0].
+
+    Raises LimitError naming the parameter and showing ``example`` when an item is not a finite
+    number or the list is empty.
+    """
+    items = [item for item in re.split(r"[,\s;]+", str(text).strip()) if item]
+    values = []
+    for item in items:
+        try:
+            value = float(item)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value):
+            raise LimitError(f"{parameter} = {text!r}: {item!r} is not a number in {unit}; "
+                             f"give numbers separated by commas, e.g. '{example}'")
+        values.append(value)
+    if not values:
+        raise LimitError(f"{parameter} = {text!r} is empty; give numbers in {unit}, e.g. '{example}'")
+    return values

@@ -35,6 +35,8 @@ SIM921 choices where INSTRUMENTS.md is unsure or silent:
 
 from __future__ import annotations
 
+import logging
+
 from pymeasure.adapters import Adapter
 from pymeasure.instruments import Channel, Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
@@ -43,7 +45,9 @@ from pyvisa.constants import Parity, StopBits
 from daclab import clock
 from daclab.instruments.ieee488 import StandardEventStatusMixin
 from daclab.instruments.tables import nearest_index
-from daclab.limits import SoftwareLimits
+from daclab.limits import LimitError, SoftwareLimits, check_range
+
+log = logging.getLogger(__name__)
 
 PORTS = range(1, 9)
 DEFAULT_ESCAPE = "xyz"  # the manual's example escape string
@@ -358,36 +362,107 @@ class SIM921ResistanceMeter:
       software limit, before any setting is written), turns the excitation on and waits 5 filter
       time constants. Returns the current actually driven.
     - :meth:`stop`: EXON 0.
+
+    The range must hold the sample: the excitation is a voltage across the range's full scale,
+    so a range far above the sample's resistance cannot drive a bridge current of ~100 uA at
+    all (paper 002), and a reading beyond full scale is an overload. Two lab-file options choose it:
+
+    - ``range_ohm``: the smallest range whose full scale holds this resistance is written
+      (RANG) before the excitation code is chosen, instead of keeping the module's range;
+    - ``autorange=True``: :meth:`set_excitation` starts from the smallest range (at least
+      ``range_ohm``) on which the current can be driven, and :meth:`resistance` moves up a range
+      whenever a reading reaches ``OVER_RANGE_FRACTION`` of full scale (the excitation code
+      nearest the current asked for is picked again on the new range and the filter given its
+      settling time before the reading is taken again). The range never moves down: in an R-T
+      sweep the normal state, the largest resistance, sets it once, and zero readings in the
+      superconducting state cannot make it hunt. The EXCI voltages step 3, 10, 30 ... like the
+      ranges' decades, so the next range up offers the same current (short of the top code).
     """
 
     SETTLING_TIME_CONSTANTS = 5.0
+    OVER_RANGE_FRACTION = 0.9  # headroom below full scale: the reading of a range near its end is unreliable
     _ALL_CURRENTS_A = tuple(sorted(excitation_current(c, r) for c in range(9) for r in range(len(RANGES_OHM))))
 
-    def __init__(self, bridge: SIM921, limits: SoftwareLimits | None = None):
+    def __init__(self, bridge: SIM921, limits: SoftwareLimits | None = None, range_ohm: float | None = None,
+                 autorange: bool = False):
         self.bridge = bridge
         self.limits = limits or SoftwareLimits()
+        self.minimum_range_code = None if range_ohm is None else range_code_for_resistance(range_ohm)
+        self.autorange = bool(autorange)
+        self._range_code: int | None = None  # the range the excitation was set on
+        self._requested_A: float | None = None
 
     def resistance(self) -> float:
-        return self.bridge.resistance
+        value = self.bridge.resistance
+        while self.autorange and self._over_range(value):
+            higher = self._range_driving(self._requested_A, self._range_code + 1)
+            if higher is None:
+                log.warning("SIM921 reading %.6g ohm is at the top of range %g ohm and no higher range can drive "
+                            "%.3g A", value, RANGES_OHM[self._range_code], self._requested_A)
+                break
+            self._apply(self._requested_A, higher)
+            value = self.bridge.resistance
+        return value
 
     def set_excitation(self, current_A: float) -> float:
         self.limits.current("excitation current", current_A)
         nearest_index(current_A, self._ALL_CURRENTS_A, "excitation current", "A")
-        range_code = self.bridge.range_code
-        code = excitation_code_for_current(current_A, range_code)
-        actual = excitation_current(code, range_code)
-        self.limits.current(f"excitation current (nearest EXCI {code} on RANG {range_code})", actual)
-        self.bridge.excitation_code = code
-        self.bridge.excitation_enabled = True
-        self.bridge.wait_for_settling(self.SETTLING_TIME_CONSTANTS)
-        return actual
+        if self.autorange:
+            range_code = self._range_driving(current_A, self.minimum_range_code or 0)
+            if range_code is None:
+                raise LimitError(f"excitation current = {current_A:g} A cannot be driven on any range from "
+                                 f"{RANGES_OHM[self.minimum_range_code or 0]:g} ohm up")
+        elif self.minimum_range_code is not None:
+            range_code = self.minimum_range_code
+        else:
+            range_code = self.bridge.range_code
+        return self._apply(current_A, range_code)
 
     def stop(self) -> None:
         self.bridge.excitation_enabled = False
+
+    @property
+    def range_ohm(self) -> float | None:
+        """Full scale of the range the excitation was last set on (None before)."""
+        return None if self._range_code is None else RANGES_OHM[self._range_code]
+
+    def _apply(self, current_A: float, range_code: int) -> float:
+        """Checks the code nearest ``current_A`` on ``range_code`` first, then writes range (if chosen
+        here), code and excitation on, and waits for the filter."""
+        code = excitation_code_for_current(current_A, range_code)
+        actual = excitation_current(code, range_code)
+        self.limits.current(f"excitation current (nearest EXCI {code} on RANG {range_code})", actual)
+        if self.autorange or self.minimum_range_code is not None:
+            self.bridge.range_code = range_code
+        self.bridge.excitation_code = code
+        self.bridge.excitation_enabled = True
+        self.bridge.wait_for_settling(self.SETTLING_TIME_CONSTANTS)
+        self._range_code, self._requested_A = range_code, float(current_A)
+        return actual
+
+    def _over_range(self, value: float) -> bool:
+        return self._range_code is not None and abs(value) >= self.OVER_RANGE_FRACTION * RANGES_OHM[self._range_code]
+
+    @staticmethod
+    def _range_driving(current_A: float, lowest_code: int) -> int | None:
+        """The smallest range from ``lowest_code`` up whose EXCI table holds ``current_A``."""
+        for range_code in range(lowest_code, len(RANGES_OHM)):
+            try:
+                excitation_code_for_current(current_A, range_code)
+            except LimitError:
+                continue
+            return range_code
+        return None
+
+
+def range_code_for_resistance(resistance_ohm: float) -> int:
+    """The RANG code of the smallest full scale that holds ``resistance_ohm`` (LimitError beyond 20 Mohm)."""
+    check_range("range_ohm", resistance_ohm, 0.0, RANGES_OHM[-1], "ohm")
+    return next(code for code, full_scale in enumerate(RANGES_OHM) if full_scale >= resistance_ohm)
 
 
 __all__ = [
     "SIM900", "SIM900Port", "SIM900PortAdapter", "SIM921", "SIM921ResistanceMeter", "sim921_in_mainframe",
     "RANGES_OHM", "EXCITATIONS_V", "TIME_CONSTANTS_S", "DEFAULT_ESCAPE",
-    "excitation_current", "excitation_code_for_current",
+    "excitation_current", "excitation_code_for_current", "range_code_for_resistance",
 ]

@@ -34,7 +34,7 @@ from daclab.analysis.critical import (JC_MODELS, critical_current_from_iv, diffe
 from daclab.analysis.fitting import AnalysisInputError
 from daclab.analysis.pinning import critical_current_density_A_cm2
 from daclab.lab import LabConfig
-from daclab.limits import LimitError, check_range
+from daclab.limits import LimitError, check_range, parse_numbers
 from daclab.procedures.base import LabProcedure
 
 log = logging.getLogger(__name__)
@@ -58,21 +58,6 @@ class Sweep:
     @property
     def stopped_early(self) -> bool:
         return not math.isnan(self.stopped_at_A)
-
-
-def parse_temperatures(parameter: str, text: str) -> list[float]:
-    """'60, 65, 70' (commas or spaces) -> [60.0, 65.0, 70.0]; a clear LimitError otherwise."""
-    items = str(text).replace(",", " ").split()
-    if not items:
-        raise LimitError(f"{parameter} = {text!r} is empty; give temperatures in K, e.g. '60, 65, 70'")
-    values = []
-    for item in items:
-        try:
-            values.append(float(item))
-        except ValueError:
-            raise LimitError(f"{parameter} = {text!r}: {item!r} is not a temperature in K; "
-                             "give numbers separated by commas, e.g. '60, 65, 70'") from None
-    return values
 
 
 class CriticalCurrent(LabProcedure):
@@ -127,7 +112,7 @@ class CriticalCurrent(LabProcedure):
 
     def validate(self, config: LabConfig) -> None:
         limits = config.limits
-        temperatures = parse_temperatures("temperatures_K", self.temperatures_K)
+        temperatures = parse_numbers("temperatures_K", self.temperatures_K, "K", "60, 65, 70")
         for index, kelvin in enumerate(temperatures):
             limits.temperature(f"temperatures_K[{index}]", kelvin)
         limits.temperature_rate("rate_K_per_min", self.rate_K_per_min)
@@ -161,7 +146,7 @@ class CriticalCurrent(LabProcedure):
         return (1, -1) if self.both_polarities else (1,)
 
     def estimated_duration_s(self) -> float:
-        temperatures = self._temperatures or parse_temperatures("temperatures_K", self.temperatures_K)
+        temperatures = self._temperatures or parse_numbers("temperatures_K", self.temperatures_K, "K", "60, 65, 70")
         ramps_s = sum(abs(b - a) for a, b in itertools.pairwise(temperatures)) / self.rate_K_per_min * 60.0
         pulses = self._pulses_per_sweep() * len(self._polarities())
         per_temperature_s = self.stable_s + self.thermalise_s + pulses * self.period_s
@@ -275,4 +260,4 @@ def _critical_current(sweep: Sweep, criterion_V: float) -> float:
         return math.nan
 
 
-__all__ = ["CriticalCurrent", "parse_temperatures"]
+__all__ = ["CriticalCurrent"]

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from typing import Callable
 
 import numpy as np
@@ -53,7 +52,7 @@ from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParame
 from daclab.analysis import conductance, gap_fit
 from daclab.analysis.fitting import AnalysisInputError
 from daclab.lab import Lab, LabConfig
-from daclab.limits import LimitError
+from daclab.limits import parse_numbers
 from daclab.procedures.base import LabProcedure
 from daclab.roles import ConductanceSource, CurrentStepSource, TemperatureController
 
@@ -68,19 +67,6 @@ READING_S = 0.05  # one 2182A reading at 1 PLC through the pass-through, for the
 
 TIME, TEMPERATURE, CURRENT, BIAS = "Time (s)", "Temperature (K)", "Current (A)", "Bias (V)"
 DVDI, DIDV, NORMALISED = "dV/dI (ohm)", "dI/dV (S)", "Normalised dI/dV"
-
-
-def parse_temperatures(parameter: str, text: str) -> list[float]:
-    """'2, 10, 20' (commas and/or spaces) -> [2.0, 10.0, 20.0]; LimitError naming ``parameter``."""
-    items = [item for item in re.split(r"[,\s;]+", str(text).strip()) if item]
-    try:
-        values = [float(item) for item in items]
-    except ValueError:
-        raise LimitError(f"{parameter} = {text!r} is not allowed: give temperatures in K separated by commas, "
-                         f"e.g. '2, 10, 20'") from None
-    if not values or not all(math.isfinite(v) for v in values):
-        raise LimitError(f"{parameter} = {text!r} is not allowed: give at least one finite temperature in K")
-    return values
 
 
 def dcon_runs(points: int, size: int) -> list[slice]:
@@ -144,7 +130,7 @@ class DifferentialConductance(LabProcedure):
         return np.linspace(-self.max_current_A, self.max_current_A, self.bias_points)
 
     def validate(self, config: LabConfig) -> None:
-        self.temperature_list = parse_temperatures("Temperatures (temperatures)", self.temperatures)
+        self.temperature_list = parse_numbers("temperatures", self.temperatures, "K", "2, 10, 20")
         for kelvin in self.temperature_list:
             config.limits.temperature("Temperatures (temperatures): each temperature", kelvin)
         peak = self.max_current_A + self.step_A  # the largest current either method drives
@@ -154,7 +140,7 @@ class DifferentialConductance(LabProcedure):
 
     def estimated_duration_s(self) -> float:
         """Stabilising at each temperature plus the sweeps (a 2182A reading taken as READING_S)."""
-        temperatures = self.temperature_list or parse_temperatures("temperatures", self.temperatures)
+        temperatures = self.temperature_list or parse_numbers("temperatures", self.temperatures, "K", "2, 10, 20")
         per_reading = self.delay_s + READING_S
         if self.method == STEPS:
             sweep = self.bias_points * len(STEP_OFFSETS) * per_reading

@@ -1,36 +1,51 @@
-"""`make demo`'s job on a shorter span: a cooldown through the transition, three paths agreeing."""
+"""`make demo`: the short overnight sequence on the simulated CeH9 cell, end to end."""
 
 import io
+import re
 
 import pytest
+from pymeasure.experiment import Results
 
-from daclab.demo import CooldownPlan, main
+from daclab.demo import main
+from daclab.procedures.rt_sweep import RTSweep
+from daclab.sim.sample import load_sample
 
 
-def test_demo_cools_through_the_transition_and_the_three_paths_agree():
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("demo")
     out = io.StringIO()
-    assert main(["--start", "120", "--end", "60", "--rate", "0.2", "--print-every", "20"], out=out) == 0
-    text = out.getvalue()
-    assert "Simulated cooldown of 'CeH9 cell-1" in text
-    assert "delta (1000 uA), bridge370 (316 uA), bridge921 (150 uA)" in text
-    zeros = text.split("reached at: ")[1].split("\n")[0]
-    temperatures = [float(part.split()[1]) for part in zeros.split(", ")]
-    assert len(temperatures) == 3 and max(temperatures) - min(temperatures) <= 1.0
-    # the preset reaches zero resistance near 78 K; the thermometer leads the sample by ~1 K at 0.2 K/min
-    assert 74.0 <= min(temperatures) <= 82.0
-    assert "Done:" in text
+    code = main(["--out", str(folder), "--seed", "3"], out=out)
+    return code, out.getvalue(), folder
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--rate", "500"], "rate_K_per_min = 500 K/min is outside the allowed range [0.001, 100] K/min"),
-    (["--start", "10", "--end", "20"], "end_K = 20.0 must be below start_K = 10.0"),
-    (["--lab", "nowhere"], "built-in: simulated"),
-])
-def test_demo_refuses_bad_input_before_touching_anything(args, message, capsys):
-    assert main(args, out=io.StringIO()) == 2
-    assert message in capsys.readouterr().err
+def test_every_step_of_the_sequence_finishes_and_writes_its_file(demo):
+    code, text, folder = demo
+    assert code == 0, text
+    assert len(re.findall(r": finished, \d+ points", text)) == 4
+    files = sorted(p.name for p in folder.iterdir())
+    assert files == ["1_rt_cooldown.csv", "2_field_series.csv", "3_critical_current.csv",
+                     "4_differential_conductance.csv"]
+    data = Results.load(str(folder / files[0]), procedure_class=RTSweep).data
+    assert set(data["Sweep direction"]) == {"cooling", "warming"}
+    assert data["Temperature (K)"].max() > 290 and data["Temperature (K)"].min() < 60
 
 
-def test_cooldown_plan_checks_each_parameter():
-    with pytest.raises(ValueError, match=r"read_every_K = 0 K is outside the allowed range \[0.001, 50\] K"):
-        CooldownPlan(read_every_K=0.0)
+def test_the_printed_results_match_the_simulated_sample(demo):
+    _, text, _ = demo
+    sample = load_sample("ceh9_cell1")
+    mean = float(re.search(r"cooling/warming mean midpoint ([\d.]+) K", text).group(1))
+    lower, upper = sample.second_step.tc_K, sample.tc_K  # the two-step transition's 50 % point lies between
+    assert lower < mean < upper
+    ic_60 = re.search(r"(6[01]\.\d) K: Ic ([\d.]+) mA", text)
+    assert float(ic_60.group(2)) * 1e-3 == pytest.approx(sample.critical_current(float(ic_60.group(1))), rel=0.05)
+    gap_2K = float(re.search(r" 2\.0 K: gap ([\d.]+) meV", text).group(1))
+    assert gap_2K == pytest.approx(sample.gap_meV, rel=0.05)
+    jc0 = float(re.search(r"Jc\(0\) \(delta_l\): ([\d.]+)", text).group(1))
+    assert jc0 * 1e6 == pytest.approx(sample.jc0_A_cm2, rel=0.10)
+
+
+def test_an_unknown_sample_is_refused_without_a_traceback(capsys, tmp_path):
+    assert main(["--sample", "nowhere", "--out", str(tmp_path)], out=io.StringIO()) == 2
+    assert "nowhere" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())

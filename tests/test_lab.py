@@ -6,7 +6,7 @@ import pytest
 import pyvisa
 
 from daclab import roles
-from daclab.demo import RESISTANCE_PATHS, prepare_resistance_paths
+from daclab.procedures.rt_sweep import RESISTANCE_PATHS
 from daclab.lab import Lab, LabFileError, load_lab, parse_lab
 from daclab.limits import LimitError
 from sim_helpers import hold
@@ -38,8 +38,8 @@ def test_the_simulated_lab_binds_every_role_to_an_object_that_plays_it(simulated
 
 def test_the_three_resistance_paths_read_the_sample_at_the_virtual_temperature(simulated_lab):
     world = simulated_lab.world
-    currents = prepare_resistance_paths(simulated_lab)
-    assert currents["delta"] == RESISTANCE_PATHS["delta"]
+    currents = {role: simulated_lab.role(role).set_excitation(current) for role, current in RESISTANCE_PATHS.items()}
+    assert currents["delta"] is None  # delta mode drives exactly the current asked for
     assert currents["bridge370"] == pytest.approx(316e-6, rel=0.01)
     for temperature in (150.0, 40.0):
         hold(world, temperature)  # while the SIM921's output filter settles

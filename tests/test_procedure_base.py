@@ -6,7 +6,7 @@ import pytest
 from pymeasure.experiment import FloatParameter, IntegerParameter, Results
 
 from daclab.lab import Lab
-from daclab.limits import LimitError
+from daclab.limits import LimitError, parse_numbers
 from daclab import runner
 from daclab.procedures.base import LabProcedure
 
@@ -99,3 +99,13 @@ def test_days_since_synthesis_come_from_the_simulated_preset(tmp_path):
         # the synthesis date is written to the second
         assert procedure.days_since_synthesis() == pytest.approx(lab.world.days_elapsed, abs=1.5 / 86400)
         assert not math.isnan(procedure.days_since_synthesis())
+
+
+def test_number_lists_typed_as_text():
+    assert parse_numbers("fields_T", "0, 3 6;9", "T", "0, 3") == [0.0, 3.0, 6.0, 9.0]
+    with pytest.raises(LimitError, match=r"temperatures_K = '60, x': 'x' is not a number in K; .* e.g. '60, 65'"):
+        parse_numbers("temperatures_K", "60, x", "K", "60, 65")
+    with pytest.raises(LimitError, match="is empty"):
+        parse_numbers("fields_T", " , ", "T", "0, 3")
+    with pytest.raises(LimitError, match="'nan' is not a number"):
+        parse_numbers("fields_T", "1, nan", "T", "0, 3")

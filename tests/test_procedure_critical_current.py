@@ -95,7 +95,7 @@ def test_the_recorder_sees_every_message_that_reaches_a_twin_and_nothing_a_fault
     ({"pulse_width_ms": 20.0}, r"Pulse width \(pulse_width_ms\) = 20.*\[0.05, 12\] ms"),
     ({"pulse_width_ms": 0.01}, r"Pulse width \(pulse_width_ms\) = 0.01.*\[0.05, 12\] ms"),
     ({"period_s": 0.05}, r"Pulse period \(period_s\) = 0.05.*\[0.1, 3600\] s"),
-    ({"temperatures_K": "60, sixty"}, r"temperatures_K = '60, sixty': 'sixty' is not a temperature"),
+    ({"temperatures_K": "60, sixty"}, r"temperatures_K = '60, sixty': 'sixty' is not a number in K"),
     ({"temperatures_K": " "}, r"temperatures_K = ' ' is empty"),
     ({"temperatures_K": "60, 400"}, r"temperatures_K\[1\] = 400 K is outside the allowed range \[1.5, 320\] K"),
     ({"rate_K_per_min": 20.0}, r"rate_K_per_min = 20 K/min is outside the allowed range \[0, 10\] K/min"),

@@ -180,7 +180,7 @@ def test_readings_beyond_the_2182A_range_stay_in_the_file_as_nan_and_the_rest_is
                                r"is outside the allowed range \[-0.08, 0.08\] A"),
     (dict(method=DCON, max_current_A=0.0796, step_percent=0.5), r"peak bias current .* = 0.080396 A .*\[-0.08, 0.08\]"),
     (dict(temperatures="2, 400"), r"Temperatures \(temperatures\): each temperature = 400 K .*\[1.5, 320\] K"),
-    (dict(temperatures="2, warm"), r"Temperatures \(temperatures\) = '2, warm' is not allowed"),
+    (dict(temperatures="2, warm"), r"temperatures = '2, warm': 'warm' is not a number in K"),
     (dict(method="lock-in"), r"Method \(method\) = 'lock-in' is not allowed: allowed: current steps, DCON"),
 ])
 def test_bad_parameters_are_refused_before_any_instrument(lab, tmp_path, parameters, message):

@@ -45,8 +45,8 @@ _RECORDERS: list[list[tuple[str, str]]] = []
 def recording_commands() -> Iterator[list[tuple[str, str]]]:
     """Collect, while in the block, every message that reaches a twin as (device name, text).
 
-    A message lost to an injected fault (disconnect, time-out, garbage) never reached the
-    instrument and is not collected. Blocks may nest; each gets every message sent inside it.
+    A message lost to an injected disconnect or time-out never reached the instrument and is not
+    collected; one whose reply comes back garbled did reach it. Blocks may nest; each gets every message sent inside it.
     """
     messages: list[tuple[str, str]] = []
     _RECORDERS.append(messages)
@@ -224,19 +224,26 @@ def _wrap_match(device, twin: Twin) -> None:
             raise pyvisa.errors.VisaIOError(constants.StatusCode.error_connection_lost)
         if fault == "timeout":
             return NoResponse
-        if fault == "garbage":
-            return world.faults.garbage()
         if _RECORDERS:
             message = (device.name, query.decode("ascii", errors="replace"))
             for messages in _RECORDERS:
                 messages.append(message)
-        twin.reply, twin.refused = None, False
-        response = twin.route(query, plain_match)
-        if twin.refused:
-            return NoResponse
-        return to_bytes(twin.reply) if twin.reply is not None else response
+        response = _twin_response(twin, query, plain_match)
+        # A garbled reply: the command was carried out, its answer is corrupted on the way back.
+        # A command without a reply has nothing to garble (no stale reply may be left queued).
+        if fault == "garbage" and response is not NoResponse:
+            return world.faults.garbage()
+        return response
 
     device._match = match
+
+
+def _twin_response(twin: Twin, query: bytes, plain_match):
+    twin.reply, twin.refused = None, False
+    response = twin.route(query, plain_match)
+    if twin.refused:
+        return NoResponse
+    return to_bytes(twin.reply) if twin.reply is not None else response
 
 
 def _get_device_with_twin(name, device_dict, loader, resource_dict):

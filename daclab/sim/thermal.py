@@ -17,6 +17,10 @@ import math
 from daclab.sim.ramp import step_towards
 
 HEATER_RANGES = 5  # Lakeshore 350 outputs 1-2: 1-5 are decades of power, 5 = full power
+# A stage held on its setpoint stays there whatever the step (see ThermalStage.held), so days
+# parked at a standby temperature take a few steps instead of ~10^4 per day.
+HELD_STEP_S = 3600.0
+HELD_TOLERANCE_K = 1e-6  # the loop's exponential approach closes any smaller gap within one step
 
 
 @dataclasses.dataclass
@@ -95,8 +99,30 @@ class ThermalStage:
         self._pending_heat_J += joules
 
     def max_step_s(self) -> float:
+        if self.held():
+            return HELD_STEP_S
         # Explicit steps must stay well inside the stage's own relaxation time C/G.
         return min(10.0, 0.5 * self.heat_capacity(self.stage_K) / self.parameters.link_W_per_K)
+
+    def held(self) -> bool:
+        """Whether :meth:`step` leaves the stage where it is for any dt: no heat pending, no
+        setpoint ramping, and either nothing heating with the stage on the bath, or one closed
+        loop with integral action whose setpoint the stage sits on, with the power to stay there
+        inside its range. The loop's approach and the sample's lag are exact exponentials, so
+        long steps then give the same world as short ones."""
+        if self._pending_heat_J or any(loop.ramping for loop in self.loops.values()):
+            return False
+        heating = [loop for loop in self.loops.values() if loop.range_power_W() > 0 and loop.mode not in (0, 4)
+                   and (loop.mode == 3 or loop.control_input == 1)]
+        if not heating:
+            return self.stage_K == self.parameters.base_K
+        if len(heating) != 1:
+            return False
+        loop = heating[0]
+        if loop.mode == 3 or loop.i <= 0:  # open loop or droop: the stage still settles
+            return False
+        on_setpoint = abs(self.stage_K - loop.ramping_setpoint_K) <= HELD_TOLERANCE_K
+        return on_setpoint and 0.0 <= self.cooling_power(self.stage_K) <= loop.range_power_W()
 
     def step(self, dt: float) -> None:
         c = self.heat_capacity(self.stage_K)

@@ -1,0 +1,124 @@
+"""Tc against the days since synthesis: the same R-T sweep repeated on a schedule (paper 002).
+
+A freshly laser-heated hydride loses hydrogen to the cell and its Tc falls over days (LaH10+x:
+~160 K down to 70-85 K within weeks). Visit n starts ``(n - 1) * interval_days`` after the first
+(at once, with a warning, when the previous visit ran late) and is one
+:class:`~daclab.procedures.rt_sweep.RTSweep` sweep, field and all; between visits the cryostat
+is parked at ``standby_K`` (the base procedure's standby temperature, reached at the return
+rate) and the run waits on the clock.
+
+Every point carries the days since synthesis (from the sample's synthesis date) and its visit;
+every leg's ``"tc"`` event carries ``visit`` and ``days_since_synthesis`` at the moment the
+transition was crossed, which matters while Tc moves by several kelvin a day. From four visits
+on, Tc(days) of the chosen criterion (the mean of a visit's legs, so a cooling-warming pair
+cancels the thermal lag) is fitted with :func:`daclab.analysis.aging.fit_aging` and emitted as
+``"aging"``; a fit that fails is logged and the run goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import numpy as np
+from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
+
+from daclab import clock as clocks
+from daclab.analysis.transitions import CRITERIA
+from daclab.lab import LabConfig
+from daclab.limits import LimitError
+from daclab.procedures.rt_sweep import COLUMNS, RESISTANCE_PATHS, RTSweep, fit_summary, leg_plan, optional_analysis
+from daclab.sample_info import SECONDS_PER_DAY
+
+log = logging.getLogger(__name__)
+
+DAYS = "Days since synthesis (day)"
+VISIT = "Visit"
+MIN_VISITS_FOR_FIT = 4  # Tc_0, Tc_inf, tau and one degree of freedom
+
+
+class Aging(RTSweep):
+    """R-T sweeps repeated every ``interval_days``; Tc against days since synthesis, live fit."""
+
+    # Paper 002 read its aging cells with the SIM921 at 100 uA.
+    resistance_path = ListParameter("Resistance reading", choices=list(RESISTANCE_PATHS), default="bridge921")
+    visits = IntegerParameter("Visits", default=21, minimum=1, maximum=10000)
+    interval_days = FloatParameter("Time between visits", units="day", default=1.0, minimum=0.001, maximum=365.0)
+    aging_criterion = ListParameter("Tc criterion followed", choices=list(CRITERIA), default="midpoint")
+
+    DATA_COLUMNS = COLUMNS + [DAYS, VISIT]
+
+    def __init__(self, lab=None, **kwargs):
+        super().__init__(lab=lab, **kwargs)
+        self._visit = 0
+        self._tc_by_visit: list[tuple[float, float]] = []  # (days since synthesis, Tc K)
+
+    def validate(self, config: LabConfig) -> None:
+        super().validate(config)
+        if not self.synthesis_date.strip() and config.simulation is None:  # a simulated lab knows its preset's
+            raise LimitError("synthesis_date = '' is blank: Aging follows Tc against the days since synthesis; "
+                             "give the date as YYYY-MM-DD or YYYY-MM-DDTHH:MM")
+        sweep_s = self._sweep_duration_s()
+        if sweep_s > self.interval_days * SECONDS_PER_DAY:
+            raise LimitError(f"interval_days = {self.interval_days:g} day is shorter than one visit's sweep, "
+                             f"{sweep_s / 3600:.3g} h at rate_K_per_min = {self.rate_K_per_min:g} K/min")
+
+    def _sweep_duration_s(self) -> float:
+        return len(leg_plan(self.direction, self.upper_K, self.lower_K)) * self.leg_duration_s()
+
+    def estimated_duration_s(self) -> float:
+        return (self.visits - 1) * self.interval_days * SECONDS_PER_DAY + super().estimated_duration_s()
+
+    def point_columns(self) -> dict[str, Any]:
+        return {DAYS: self.days_since_synthesis(), VISIT: self._visit}
+
+    def acquire(self) -> None:
+        self.begin()
+        clock = clocks.current()
+        first = clock.now()
+        self.report_progress(0.0)
+        for visit in range(1, self.visits + 1):
+            if visit > 1:
+                self._park_until(first + (visit - 1) * self.interval_days * SECONDS_PER_DAY, visit)
+            self._visit = visit
+            self.sweep((visit - 1) / self.visits, 1.0 / self.visits, visit=visit)
+            self._record_visit(visit)
+        self.report_progress(1.0)
+
+    def _park_until(self, due: float, visit: int) -> None:
+        """Standby temperature, then wait on the clock for the visit's time."""
+        self._controller.set_setpoint(self.standby_K, rate_K_per_min=self.return_rate_K_per_min)
+        late_s = clocks.current().now() - due
+        if late_s > 0:
+            log.warning("visit %d starts %.2g h late: the previous visit took longer than interval_days", visit,
+                        late_s / 3600)
+        self.wait(max(-late_s, 0.0))
+
+    def _record_visit(self, visit: int) -> None:
+        """The visit's Tc (mean of its legs) against its age; the aging fit from four visits on."""
+        legs = [record for record in self.analysis if record["kind"] == "tc" and record.get("visit") == visit]
+        tc = [record[f"{self.aging_criterion}_K"] for record in legs]
+        days = [record["days_since_synthesis"] for record in legs]
+        if not legs or any(math.isnan(value) for value in tc):
+            log.warning("visit %d: no %s Tc; left out of the aging fit", visit, self.aging_criterion)
+            return
+        self._tc_by_visit.append((float(np.mean(days)), float(np.mean(tc))))
+        self._fit_aging()
+
+    def _fit_aging(self) -> None:
+        if len(self._tc_by_visit) < MIN_VISITS_FOR_FIT:
+            return
+        fit_aging = optional_analysis("aging", "fit_aging")
+        if fit_aging is None:
+            return
+        days, tc = (np.array(column) for column in zip(*self._tc_by_visit))
+        try:
+            fit = fit_aging(days, tc)
+        except Exception as error:  # a fit must never end a measurement
+            log.warning("aging fit of Tc (%s) on %d visits failed: %s", self.aging_criterion, days.size, error)
+            return
+        self.emit_analysis("aging", criterion=self.aging_criterion, **fit_summary(fit))
+
+
+__all__ = ["Aging", "DAYS", "VISIT"]
