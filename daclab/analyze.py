@@ -33,10 +33,9 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from daclab.analysis.conductance import process_spectrum
 from daclab.analysis.critical import JC_MODELS, critical_current_from_iv, fit_jc
 from daclab.analysis.fitting import Estimate
-from daclab.analysis.gap_fit import fit_btk, fit_gap
+from daclab.analysis.gap_fit import analyse_spectrum, fit_gap
 from daclab.analysis.hc2_fit import MODELS as HC2_FIT_MODELS
 from daclab.analysis.hc2_fit import fit_hc2
 from daclab.analysis.pinning import critical_current_density_A_cm2
@@ -557,8 +556,8 @@ def _spectra(bias: np.ndarray, current: np.ndarray | None) -> list[np.ndarray]:
 
 
 def analyse_didv(tables: Sequence[Table], options: argparse.Namespace) -> list[dict]:
-    """Paper 001's chain on each spectrum (conductance.process_spectrum), a BTK fit at its
-    temperature, and a BCS fit of Delta(T) once three spectra have a converged gap."""
+    """Paper 001's chain and a BTK fit at its temperature on each spectrum (gap_fit.analyse_spectrum,
+    as the procedure does), and a BCS fit of Delta(T) once three spectra have a converged gap."""
     reports, gaps = [], []
     for table in tables:
         bias, didv = table.need(BIAS, 0), table.need(CONDUCTANCE, 1)
@@ -579,10 +578,8 @@ def analyse_didv(tables: Sequence[Table], options: argparse.Namespace) -> list[d
             report: dict[str, Any] = {"file": str(table.path), "temperature_K": kelvin, "points": int(usable.size),
                                       "gap_window_mV": window_mV}
             try:
-                spectrum = process_spectrum(bias[usable], didv[usable], window_mV * 1e-3, degree,
-                                            series_resistance_ohm=series)
-                # G_N free, as the procedure fits it (the background carries the BTK tail)
-                fit = fit_btk(spectrum.bias_mV, spectrum.conductance_norm, kelvin, normalised=False)
+                fit = analyse_spectrum(bias[usable], didv[usable], kelvin, window_mV * 1e-3, degree,
+                                       series_resistance_ohm=series).btk
             except ValueError as error:
                 reports.append({**report, "error": str(error)})
                 continue

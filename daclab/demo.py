@@ -63,9 +63,9 @@ def _plan(lab: Lab) -> list[tuple[str, object]]:
     contact_ohm = sample.contact_normal_ohm + sample.spreading_resistance_ohm
     spectra = DifferentialConductance(
         lab=lab, method="current steps", max_current_A=min(8 * gap_V / contact_ohm, PULSE_LIMIT_A),
-        bias_points=201, temperatures=", ".join(f"{t:.0f}" for t in (2.0, 0.3 * tc, 0.5 * tc, 0.7 * tc, 0.85 * tc)),
+        bias_points=201, temperatures_K=", ".join(f"{t:.0f}" for t in (2.0, 0.3 * tc, 0.5 * tc, 0.7 * tc, 0.85 * tc)),
         gap_window_mV=3e3 * gap_V, series_resistance_ohm=sample.spreading_resistance_ohm,
-        temperature_dwell_s=900.0)
+        thermalise_s=900.0)
     return [("rt_cooldown", cooldown), ("field_series", series), ("critical_current", pulses),
             ("differential_conductance", spectra)]
 

@@ -22,13 +22,20 @@ import math
 from typing import Any
 
 import numpy as np
+from daclab.procedures.rt_sweep import (
+    COLUMNS,
+    RESISTANCE_PATHS,
+    RTSweep,
+    fit_summary,
+    leg_plan,
+)
 from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 
 from daclab import clock as clocks
+from daclab.analysis.aging import fit_aging
 from daclab.analysis.transitions import CRITERIA
 from daclab.lab import LabConfig
 from daclab.limits import LimitError
-from daclab.procedures.rt_sweep import COLUMNS, RESISTANCE_PATHS, RTSweep, fit_summary, leg_plan, optional_analysis
 from daclab.sample_info import SECONDS_PER_DAY
 
 log = logging.getLogger(__name__)
@@ -108,9 +115,6 @@ class Aging(RTSweep):
 
     def _fit_aging(self) -> None:
         if len(self._tc_by_visit) < MIN_VISITS_FOR_FIT:
-            return
-        fit_aging = optional_analysis("aging", "fit_aging")
-        if fit_aging is None:
             return
         days, tc = (np.array(column) for column in zip(*self._tc_by_visit))
         try:

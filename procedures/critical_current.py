@@ -22,20 +22,20 @@ a pinning-model fit of Jc(T) (Griessen et al., Phys. Rev. Lett. 72, 1910 (1994))
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import logging
 import math
 
 import numpy as np
-from pymeasure.experiment import BooleanParameter, FloatParameter, ListParameter, Parameter
+from pymeasure.experiment import BooleanParameter, FloatParameter, ListParameter
 
 from daclab.analysis.critical import (JC_MODELS, critical_current_from_iv, differential_resistance,
                                       fit_jc)
 from daclab.analysis.fitting import AnalysisInputError
 from daclab.analysis.pinning import critical_current_density_A_cm2
 from daclab.lab import LabConfig
-from daclab.limits import LimitError, check_range, parse_numbers
+from daclab.limits import LimitError, check_range
 from daclab.procedures.base import LabProcedure
+from daclab.procedures.temperature_points import TemperaturePoints, tolerance_parameter
 
 log = logging.getLogger(__name__)
 
@@ -60,24 +60,15 @@ class Sweep:
         return not math.isnan(self.stopped_at_A)
 
 
-class CriticalCurrent(LabProcedure):
+class CriticalCurrent(TemperaturePoints, LabProcedure):
     """Pulsed I-V sweeps 0 -> Imax (and 0 -> -Imax) at each temperature; Ic, |dV/dI|, Jc(T).
 
     Paper 001 (CeH9 at ~100 GPa): 10 (1) ms pulses every 2 s, at most 80 mA to protect the
     electrodes, Ic = 74 mA at 60 K, Jc on a 30 x 1 um2 cross-section fitted with delta-l pinning.
     """
 
-    temperatures_K = Parameter("Temperatures (K)", default="60, 65, 70, 75")
-    tolerance_K = FloatParameter("Temperature tolerance", units="K", default=0.1, minimum=0.001, maximum=5.0)
-    stable_s = FloatParameter("Temperature stable for", units="s", default=60.0, minimum=0.0, maximum=3600.0)
-    # The sample sits inside the cell, minutes (thermally) from the thermometer: wait a few of
-    # those time constants after the thermometer holds, or Ic belongs to another temperature.
-    thermalise_s = FloatParameter("Sample thermalisation wait", units="s", default=1200.0, minimum=0.0,
-                                  maximum=36000.0)
-    stabilise_timeout_s = FloatParameter("Stabilisation time-out", units="s", default=7200.0, minimum=60.0,
-                                         maximum=86400.0)
-    rate_K_per_min = FloatParameter("Temperature ramp rate", units="K/min", default=1.0, minimum=0.001,
-                                    maximum=100.0)
+    # temperatures_K, rate_K_per_min and the hold at each temperature: TemperaturePoints.
+    tolerance_K = tolerance_parameter(0.1)
     max_current_mA = FloatParameter("Maximum current", units="mA", default=80.0, minimum=0.001,
                                     maximum=HARDWARE_MAX_CURRENT_MA)
     sample_limit_mA = FloatParameter("Sample current limit", units="mA", default=80.0, minimum=0.001,
@@ -112,10 +103,7 @@ class CriticalCurrent(LabProcedure):
 
     def validate(self, config: LabConfig) -> None:
         limits = config.limits
-        temperatures = parse_numbers("temperatures_K", self.temperatures_K, "K", "60, 65, 70")
-        for index, kelvin in enumerate(temperatures):
-            limits.temperature(f"temperatures_K[{index}]", kelvin)
-        limits.temperature_rate("rate_K_per_min", self.rate_K_per_min)
+        temperatures = self.validate_temperature_points(limits)
         if self.max_current_mA > self.sample_limit_mA:
             raise LimitError(f"max_current_mA = {self.max_current_mA:g} mA is above the sample's limit "
                              f"sample_limit_mA = {self.sample_limit_mA:g} mA")
@@ -146,11 +134,9 @@ class CriticalCurrent(LabProcedure):
         return (1, -1) if self.both_polarities else (1,)
 
     def estimated_duration_s(self) -> float:
-        temperatures = self._temperatures or parse_numbers("temperatures_K", self.temperatures_K, "K", "60, 65, 70")
-        ramps_s = sum(abs(b - a) for a, b in itertools.pairwise(temperatures)) / self.rate_K_per_min * 60.0
+        temperatures = self._temperatures or self.temperature_points()
         pulses = self._pulses_per_sweep() * len(self._polarities())
-        per_temperature_s = self.stable_s + self.thermalise_s + pulses * self.period_s
-        return ramps_s + len(temperatures) * per_temperature_s
+        return self.ramp_time_s(temperatures) + len(temperatures) * (self.hold_s() + pulses * self.period_s)
 
     # ---- the measurement --------------------------------------------------------------------
 
@@ -161,8 +147,7 @@ class CriticalCurrent(LabProcedure):
         self._fit_points = []
         self.report_progress(0.0)
         for index, setpoint in enumerate(self._temperatures):
-            self.stabilise(setpoint, self.tolerance_K, self.stable_s, self.stabilise_timeout_s, self.rate_K_per_min)
-            self.wait(self.thermalise_s)
+            self.go_to_point(setpoint)
             sweeps = []
             for polarity in self._polarities():
                 done = index * len(self._polarities()) + len(sweeps)

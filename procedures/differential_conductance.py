@@ -14,26 +14,24 @@ Two ways to measure, chosen by ``method``:
   its three-point average).
 
 Both sweep from -I_max to +I_max, and each point is written as it is measured (one bias point,
-or one DCON run of points). At each temperature the thermometer is held within a tolerance for
-``temperature_stable_s``, then the procedure waits ``temperature_dwell_s`` more: the sample in
-a diamond anvil cell lags the thermometer by minutes, and a spectrum taken too early belongs to
-a colder or warmer sample. The output is off while the temperature moves.
+or one DCON run of points). At each temperature of ``temperatures_K`` (reached at
+``rate_K_per_min``, 0 = setpoint stepped at once) the thermometer is held within ``tolerance_K``
+for ``stable_s``, then the procedure waits ``thermalise_s`` more: the sample in a diamond anvil
+cell lags the thermometer by minutes, and a spectrum taken too early belongs to a colder or
+warmer sample (:class:`~daclab.procedures.temperature_points.TemperaturePoints`). The output is off while the temperature moves.
 
 Normalised column: dI/dV divided by the polynomial background of the previous spectrum (the
 background of a point contact changes little with temperature); NaN during the first spectrum,
 when none is known yet. With a series resistance R_s the point is first taken to the junction
 (V_j = V - R_s I, G_j = G / (1 - R_s G), I the known bias current), as the processing does.
 
-After each spectrum, paper 001's chain (:func:`daclab.analysis.conductance.process_spectrum`:
+After each spectrum, paper 001's chain (:func:`daclab.analysis.gap_fit.analyse_spectrum`:
 series-resistance correction, 3-point moving average, polynomial background fitted at
 |V| > gap window, division), then the analysis records
 
 - ``spectrum``: temperature_K, bias_mV (junction bias), conductance (normalised), method;
-- ``btk``: :func:`daclab.analysis.gap_fit.fit_btk` of that spectrum with T fixed to the
-  measured temperature (the fields of ``BtkFitResult.as_dict``). G_N is left free: beyond the
-  gap window the BTK tail is still 1-2 % above G_N (Z = 0.3 at 4 Delta), so the background
-  polynomial comes out that much high; a fixed G_N = 1 then pulls Delta down by 2-10 %
-  (more as T smears the spectrum), a free one takes the level error up;
+- ``btk``: :func:`daclab.analysis.gap_fit.fit_spectrum` of that spectrum with T fixed to the
+  measured temperature and G_N free (why: its docstring); the fields of ``BtkFitResult.as_dict``;
 - ``gap_fit``: from three successful BTK fits on, :func:`daclab.analysis.gap_fit.fit_gap` of
   Delta(T) (temperature_K, delta_meV and the fields of ``GapFitResult.as_dict``).
 
@@ -47,13 +45,13 @@ import math
 from typing import Callable
 
 import numpy as np
-from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParameter, ListParameter, Parameter
+from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParameter, ListParameter
 
 from daclab.analysis import conductance, gap_fit
 from daclab.analysis.fitting import AnalysisInputError
 from daclab.lab import Lab, LabConfig
-from daclab.limits import parse_numbers
 from daclab.procedures.base import LabProcedure
+from daclab.procedures.temperature_points import TemperaturePoints, stable_parameter, temperatures_parameter
 from daclab.roles import ConductanceSource, CurrentStepSource, TemperatureController
 
 log = logging.getLogger(__name__)
@@ -78,7 +76,7 @@ def dcon_runs(points: int, size: int) -> list[slice]:
     return [slice(start, end) for start, end in zip(starts, starts[1:] + [points])]
 
 
-class DifferentialConductance(LabProcedure):
+class DifferentialConductance(TemperaturePoints, LabProcedure):
     """dI/dV(V) of a point contact by DC current steps or by the 6221's DCON (module docstring)."""
 
     method = ListParameter("Method", choices=list(METHOD_ROLES), default=STEPS)
@@ -89,18 +87,9 @@ class DifferentialConductance(LabProcedure):
                                   maximum=MAX_STEP_PERCENT, description="share of the whole sweep 2 I_max")
     delay_s = FloatParameter("Delay per step", units="s", default=0.05, minimum=1e-3, maximum=9999.0)
     dcon_chunk_points = IntegerParameter("DCON points per run", default=10, minimum=2, maximum=65535)
-    temperatures = Parameter("Temperatures", default="2, 10, 20, 30, 40, 50, 60, 70, 80, 90",
-                             description="K, separated by commas (paper 001: 2 to 90 K)")
-    temperature_tolerance_K = FloatParameter("Temperature tolerance", units="K", default=0.05, minimum=1e-3,
-                                             maximum=10.0)
-    temperature_stable_s = FloatParameter("Temperature stable for", units="s", default=120.0, minimum=0.0,
-                                          maximum=36000.0)
-    temperature_timeout_s = FloatParameter("Temperature time-out", units="s", default=7200.0, minimum=1.0,
-                                           maximum=172800.0)
-    temperature_dwell_s = FloatParameter("Wait after stabilising", units="s", default=1200.0, minimum=0.0,
-                                         maximum=172800.0, description="the sample in the cell lags the thermometer")
-    temperature_rate = FloatParameter("Temperature rate", units="K/min", default=1.0, minimum=0.0,
-                                      maximum=100.0, description="0 steps the setpoint at once")
+    # The hold at each temperature and the ramp between them: TemperaturePoints.
+    temperatures_K = temperatures_parameter("2, 10, 20, 30, 40, 50, 60, 70, 80, 90")  # paper 001: 2 to 90 K
+    stable_s = stable_parameter(120.0)
     gap_window_mV = FloatParameter("Gap window", units="mV", default=80.0, minimum=0.0, maximum=1000.0,
                                    description="the background is fitted at |bias| beyond it")
     background_degree = IntegerParameter("Background degree", default=2, minimum=0, maximum=10)
@@ -130,26 +119,20 @@ class DifferentialConductance(LabProcedure):
         return np.linspace(-self.max_current_A, self.max_current_A, self.bias_points)
 
     def validate(self, config: LabConfig) -> None:
-        self.temperature_list = parse_numbers("temperatures", self.temperatures, "K", "2, 10, 20")
-        for kelvin in self.temperature_list:
-            config.limits.temperature("Temperatures (temperatures): each temperature", kelvin)
+        self.temperature_list = self.validate_temperature_points(config.limits)
         peak = self.max_current_A + self.step_A  # the largest current either method drives
         config.limits.current(f"peak bias current I_max + dI (max_current_A = {self.max_current_A:g} A)", peak)
-        if self.temperature_rate > 0:
-            config.limits.temperature_rate("Temperature rate (temperature_rate)", self.temperature_rate)
 
     def estimated_duration_s(self) -> float:
         """Stabilising at each temperature plus the sweeps (a 2182A reading taken as READING_S)."""
-        temperatures = self.temperature_list or parse_numbers("temperatures", self.temperatures, "K", "2, 10, 20")
+        temperatures = self.temperature_list or self.temperature_points()
         per_reading = self.delay_s + READING_S
         if self.method == STEPS:
             sweep = self.bias_points * len(STEP_OFFSETS) * per_reading
         else:
             runs = len(dcon_runs(self.bias_points, self.dcon_chunk_points))
             sweep = (self.bias_points + 2 * runs) * per_reading
-        moves = float(np.sum(np.abs(np.diff(temperatures))))
-        ramp = 60.0 * moves / self.temperature_rate if self.temperature_rate > 0 else 0.0
-        return ramp + len(temperatures) * (self.temperature_stable_s + self.temperature_dwell_s + sweep)
+        return self.ramp_time_s(temperatures) + len(temperatures) * (self.hold_s() + sweep)
 
     # ---- the measurement ------------------------------------------------------------------
 
@@ -158,11 +141,8 @@ class DifferentialConductance(LabProcedure):
         source = self.role(METHOD_ROLES[self.method])
         biases = self.bias_currents()
         count = len(self.temperature_list)
-        rate = self.temperature_rate or None
         for index, kelvin in enumerate(self.temperature_list):
-            self.stabilise(kelvin, self.temperature_tolerance_K, self.temperature_stable_s,
-                           self.temperature_timeout_s, rate)
-            self.wait(self.temperature_dwell_s)  # the thermometer is stable; the sample in the cell follows later
+            self.go_to_point(kelvin)  # the thermometer holds it, then the sample in the cell follows
 
             def progress(fraction: float, index=index) -> None:
                 self.report_progress((index + fraction) / count)
@@ -237,10 +217,10 @@ class DifferentialConductance(LabProcedure):
         if not usable.all():
             log.warning("spectrum at %.3f K: %d of %d points left out (not finite or dI/dV <= 0)",
                         kelvin, np.count_nonzero(~usable), usable.size)
-        try:
-            spectrum = conductance.process_spectrum(
-                bias[usable], didv[usable], self.gap_window_mV * 1e-3, self.background_degree, SMOOTH_POINTS,
-                series_resistance_ohm=self.series_resistance_ohm)
+        try:  # the fit apart, so that a spectrum whose fit fails is still recorded and normalises the next
+            spectrum = gap_fit.analyse_spectrum(
+                bias[usable], didv[usable], kelvin, self.gap_window_mV * 1e-3, self.background_degree, SMOOTH_POINTS,
+                series_resistance_ohm=self.series_resistance_ohm, fit=False).spectrum
         except ValueError as error:
             log.warning("spectrum at %.3f K not processed: %s", kelvin, error)
             return
@@ -252,7 +232,7 @@ class DifferentialConductance(LabProcedure):
 
     def _fit(self, kelvin: float, spectrum: conductance.Spectrum) -> None:
         try:
-            btk = gap_fit.fit_btk(spectrum.bias_mV, spectrum.conductance_norm, kelvin, normalised=False)
+            btk = gap_fit.fit_spectrum(spectrum, kelvin)
         except Exception as error:  # a fit must never end the measurement
             log.warning("BTK fit at %.3f K failed: %s", kelvin, error)
             return

@@ -20,12 +20,19 @@ import logging
 import math
 
 import numpy as np
+from daclab.procedures.rt_sweep import (
+    COOLING,
+    WARMING,
+    RTSweepBase,
+    fit_summary,
+    leg_plan,
+)
 from pymeasure.experiment import FloatParameter, ListParameter, Parameter
 
+from daclab.analysis.hc2_fit import fit_hc2
 from daclab.analysis.transitions import CRITERIA, TransitionResult
 from daclab.lab import LabConfig
 from daclab.limits import parse_numbers
-from daclab.procedures.rt_sweep import COOLING, WARMING, RTSweepBase, fit_summary, leg_plan, optional_analysis
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +96,6 @@ class FieldSeries(RTSweepBase):
         points = [(result.criteria()[self.hc2_criterion], field) for field, result in self._tc_by_field]
         points = [(kelvin, tesla) for kelvin, tesla in points if not (math.isnan(kelvin) or math.isnan(tesla))]
         if len(points) < MIN_FIELDS_FOR_FIT:
-            return
-        fit_hc2 = optional_analysis("hc2_fit", "fit_hc2")
-        if fit_hc2 is None:
             return
         temperature, field = (np.array(column) for column in zip(*points))
         try:

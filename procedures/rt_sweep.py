@@ -30,20 +30,24 @@ from T1 to T2 in either mode, the approach to a temperature, the magnet, the ana
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import logging
 import math
 from typing import Any, Callable
 
 import numpy as np
+from daclab.procedures.base import LabProcedure
+from daclab.procedures.temperature_points import TemperatureHold, thermalise_parameter
 from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 
 from daclab import clock as clocks
 from daclab.analysis.fitting import AnalysisInputError, Estimate
-from daclab.analysis.transitions import TransitionResult, cooling_warming, transition_temperatures
+from daclab.analysis.transitions import (
+    TransitionResult,
+    cooling_warming,
+    transition_temperatures,
+)
 from daclab.lab import LabConfig
 from daclab.limits import LimitError, check_range
-from daclab.procedures.base import LabProcedure
 from daclab.sample_info import SECONDS_PER_DAY
 
 log = logging.getLogger(__name__)
@@ -128,15 +132,6 @@ def mean_and_standard_error(readings: list[float]) -> tuple[float, float]:
     return float(values.mean()), float(values.std(ddof=1) / math.sqrt(values.size))
 
 
-def optional_analysis(module: str, name: str) -> Callable | None:
-    """A fit from ``daclab.analysis.<module>`` if that module provides it, else None (logged)."""
-    try:
-        return getattr(importlib.import_module(f"daclab.analysis.{module}"), name)
-    except (ImportError, AttributeError):
-        log.info("daclab.analysis.%s.%s is not available; that live fit is skipped", module, name)
-        return None
-
-
 def fit_summary(result: Any) -> dict[str, Any]:
     """A fit result (a dataclass, or any object's attributes) as plain values for an analysis
     event: estimates as {"value", "stderr"}, arrays as lists, numbers and text as they are, other
@@ -159,7 +154,7 @@ def fit_summary(result: Any) -> dict[str, Any]:
     return summary
 
 
-class RTSweepBase(LabProcedure):
+class RTSweepBase(TemperatureHold, LabProcedure):
     """What every R-T measurement shares (see the module docstring); no ``acquire`` of its own."""
 
     resistance_path = ListParameter("Resistance reading", choices=list(RESISTANCE_PATHS), default="delta")
@@ -176,13 +171,9 @@ class RTSweepBase(LabProcedure):
     point_every_K = FloatParameter("Point every", units="K", default=0.1, minimum=0.001, maximum=100.0)
     return_rate_K_per_min = FloatParameter("Rate to the start of a sweep", units="K/min", default=2.0,
                                            minimum=0.001, maximum=100.0)
-    tolerance_K = FloatParameter("Temperature tolerance", units="K", default=0.05, minimum=0.001, maximum=5.0)
-    stable_s = FloatParameter("Temperature stable for", units="s", default=60.0, minimum=0.0, maximum=3600.0)
-    # After the thermometer holds, the sample needs a few of the cell's time constants to follow.
-    thermalise_s = FloatParameter("Sample thermalisation wait", units="s", default=600.0, minimum=0.0,
-                                  maximum=36000.0)
-    stabilise_timeout_s = FloatParameter("Stabilisation time-out", units="s", default=7200.0, minimum=60.0,
-                                         maximum=86400.0)
+    # tolerance_K, stable_s, stabilise_timeout_s: TemperatureHold; a window's edges and the
+    # stabilised steps are held like any temperature point, the sample thermalising for less.
+    thermalise_s = thermalise_parameter(600.0)
     field_rate_T_per_min = FloatParameter("Field ramp rate", units="T/min", default=0.2, minimum=0.001,
                                           maximum=10.0)
 
@@ -239,10 +230,10 @@ class RTSweepBase(LabProcedure):
         if self.sweep_mode == "ramp":
             return span / self.rate_K_per_min * 60.0
         steps = math.ceil(span / self.point_every_K - 1e-9) + 1
-        return steps * (self.point_every_K / self.return_rate_K_per_min * 60.0 + self.stable_s + self.thermalise_s)
+        return steps * (self.point_every_K / self.return_rate_K_per_min * 60.0 + self.hold_s())
 
     def approach_duration_s(self, travel_K: float) -> float:
-        return travel_K / self.return_rate_K_per_min * 60.0 + self.stable_s + self.thermalise_s
+        return travel_K / self.return_rate_K_per_min * 60.0 + self.hold_s()
 
     # ---- the instruments ------------------------------------------------------------------
 
@@ -264,8 +255,7 @@ class RTSweepBase(LabProcedure):
         travel = abs(controller.temperature() - kelvin)
         controller.set_setpoint(kelvin, rate_K_per_min=rate)
         self.wait(travel / rate * 60.0)  # no polling while the setpoint is still on its way
-        self.stabilise(kelvin, self.tolerance_K, self.stable_s, self.stabilise_timeout_s, rate)
-        self.wait(self.thermalise_s)
+        self.settle_at(kelvin, rate)
 
     def go_to_field(self, tesla: float) -> None:
         """Ramp the magnet to ``tesla`` and wait until it holds (a stop request is seen meanwhile)."""
@@ -370,8 +360,7 @@ class RTSweepBase(LabProcedure):
     def _steps(self, leg: Leg, report: Callable[[float], None]) -> None:
         """At each setpoint: hold, let the sample follow, then one point."""
         for kelvin in step_targets(leg.start_K, leg.end_K, self.point_every_K):
-            self.stabilise(kelvin, self.tolerance_K, self.stable_s, self.stabilise_timeout_s)
-            self.wait(self.thermalise_s)
+            self.settle_at(kelvin)
             report(self.take_point(leg))
 
     # ---- analysis -------------------------------------------------------------------------------
@@ -453,4 +442,4 @@ class RTSweep(RTSweepBase):
 
 
 __all__ = ["RTSweep", "RTSweepBase", "Leg", "leg_plan", "step_targets", "mean_and_standard_error",
-           "optional_analysis", "fit_summary", "COLUMNS", "COOLING", "WARMING", "BOTH"]
+           "fit_summary", "COLUMNS", "COOLING", "WARMING", "BOTH"]

@@ -15,7 +15,8 @@ from scipy.integrate import quad
 from daclab.analysis.btk import btk_conductance
 from daclab.analysis.conductance import conductance_from_steps, process_spectrum
 from daclab.analysis.constants import KB_MEV_PER_K
-from daclab.analysis.gap_fit import ASSUMED_NORMALISED, ASSUMED_RAW, fit_btk, fit_gap
+from daclab.analysis.fitting import AnalysisInputError
+from daclab.analysis.gap_fit import ASSUMED_NORMALISED, ASSUMED_RAW, analyse_spectrum, fit_btk, fit_gap
 from daclab.limits import LimitError
 from daclab.sim.sample import load_sample
 
@@ -90,6 +91,35 @@ def test_ceh9_spectrum_through_the_chain_gives_the_preset_gap():
     assert result.normal_conductance.value == 1.0
     assert result.success and result.delta2_meV is None
     assert np.max(np.abs(result.model(spectrum.bias_mV) - spectrum.conductance_norm)) < 0.05
+
+
+def test_analyse_spectrum_leaves_g_n_free_so_the_btk_tail_in_the_background_does_not_shrink_the_gap():
+    # A gap window of ~3 Delta at 60 K: the smeared BTK tail is still above G_N there, so the
+    # background comes out high and the normalised level a little below 1.
+    sample = load_sample("ceh9_cell1")
+    temperature, window_V = 60.0, 0.06
+    bias, didv = simulated_spectrum(sample, temperature, points=201)
+    analysis = analyse_spectrum(bias, didv, temperature, window_V, series_resistance_ohm=sample.spreading_resistance_ohm)
+    truth = sample.gap(temperature)
+    assert analysis.btk.assumed == ASSUMED_RAW and analysis.btk.success
+    assert analysis.btk.normal_conductance.value < 1.0
+    assert analysis.btk.delta_meV.value == pytest.approx(truth, rel=0.03)
+    assert analysis.btk.temperature_K == temperature
+    fixed = fit_btk(analysis.spectrum.bias_mV, analysis.spectrum.conductance_norm, temperature, normalised=True)
+    assert fixed.delta_meV.value < 0.95 * truth  # what a fixed G_N = 1 would report
+
+
+def test_analyse_spectrum_without_fit_is_the_processing_alone():
+    sample = load_sample("ceh9_cell1")
+    bias, didv = simulated_spectrum(sample, 2.0, points=101)
+    analysis = analyse_spectrum(bias, didv, 2.0, 0.08, degree=1, smooth_points=5, series_resistance_ohm=0.5,
+                                fit=False)
+    processed = process_spectrum(bias, didv, 0.08, 1, 5, series_resistance_ohm=0.5)
+    assert analysis.btk is None
+    np.testing.assert_array_equal(analysis.spectrum.bias_mV, processed.bias_mV)
+    np.testing.assert_array_equal(analysis.spectrum.conductance_norm, processed.conductance_norm)
+    with pytest.raises(AnalysisInputError, match="didv_S must be finite and > 0"):
+        analyse_spectrum(bias, -didv, 2.0, 0.08)
 
 
 def flat_background(sample):

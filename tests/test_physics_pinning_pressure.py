@@ -111,5 +111,5 @@ def test_nonsense_input_is_refused_with_a_helpful_message():
         diamond_edge_eremets2023([1500.0, float("nan")])
     with pytest.raises(ValueError, match="1455"):
         diamond_edge_akahama2010(1400.0)
-    with pytest.raises(ValueError, match="p_GPa"):
+    with pytest.raises(ValueError, match="pressure_GPa"):
         figure_of_merit(100.0, -3.0)

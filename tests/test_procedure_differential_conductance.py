@@ -14,8 +14,8 @@ from daclab.sim.binding import recording_commands
 
 # 151 points over +-6 mA: about 1.3 mV of junction bias between points inside the gap, several
 # gaps of bias on either side, and a background window (80 mV) well clear of the gap edges.
-QUICK = dict(max_current_A=6e-3, bias_points=151, gap_window_mV=80.0, temperatures="2",
-             temperature_stable_s=30.0, temperature_dwell_s=60.0, temperature_rate=0.0)
+QUICK = dict(max_current_A=6e-3, bias_points=151, gap_window_mV=80.0, temperatures_K="2",
+             stable_s=30.0, thermalise_s=60.0, rate_K_per_min=0.0)
 
 
 @pytest.fixture
@@ -127,8 +127,8 @@ def test_a_temperature_series_normalises_live_and_fits_the_bcs_gap(lab, tmp_path
     sample = lab.world.sample
     temperatures = [2.0, 40.0, 70.0]
     # the cell lags the thermometer by 5 min: 50 min of dwell leaves the sample within mK
-    outcome, data, _ = run(lab, tmp_path / "series.csv", method=STEPS, temperatures="2, 40, 70",
-                           temperature_dwell_s=3000.0, series_resistance_ohm=sample.spreading_resistance_ohm)
+    outcome, data, _ = run(lab, tmp_path / "series.csv", method=STEPS, temperatures_K="2, 40, 70",
+                           thermalise_s=3000.0, series_resistance_ohm=sample.spreading_resistance_ohm)
     assert (outcome.status, len(data)) == ("finished", 3 * 151)
     assert [record["kind"] for record in outcome.analysis] == ["spectrum", "btk"] * 3 + ["gap_fit"]
 
@@ -179,8 +179,9 @@ def test_readings_beyond_the_2182A_range_stay_in_the_file_as_nan_and_the_rest_is
     (dict(max_current_A=0.08), r"peak bias current I_max \+ dI \(max_current_A = 0.08 A\) = 0.0804 A "
                                r"is outside the allowed range \[-0.08, 0.08\] A"),
     (dict(method=DCON, max_current_A=0.0796, step_percent=0.5), r"peak bias current .* = 0.080396 A .*\[-0.08, 0.08\]"),
-    (dict(temperatures="2, 400"), r"Temperatures \(temperatures\): each temperature = 400 K .*\[1.5, 320\] K"),
-    (dict(temperatures="2, warm"), r"temperatures = '2, warm': 'warm' is not a number in K"),
+    (dict(temperatures_K="2, 400"), r"temperatures_K\[1\] = 400 K is outside the allowed range \[1.5, 320\] K"),
+    (dict(temperatures_K="2, warm"), r"temperatures_K = '2, warm': 'warm' is not a number in K.*e.g. '2, 10, 20'"),
+    (dict(rate_K_per_min=20.0), r"rate_K_per_min = 20 K/min is outside the allowed range \[0, 10\] K/min"),
     (dict(method="lock-in"), r"Method \(method\) = 'lock-in' is not allowed: allowed: current steps, DCON"),
 ])
 def test_bad_parameters_are_refused_before_any_instrument(lab, tmp_path, parameters, message):

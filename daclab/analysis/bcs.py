@@ -70,12 +70,12 @@ def bcs_gap_ratio(t):
     return np.where(t >= 1.0, 0.0, np.where(np.isnan(t), np.nan, ratio))
 
 
-def bcs_gap(T_K, tc_K: float, delta0_meV: float):
+def bcs_gap(temperature_K, tc_K: float, delta0_meV: float):
     """Gap Delta(T) = delta0_meV * bcs_gap_ratio(T/Tc) in meV (BCS 1957 shape).
 
     delta0_meV and tc_K are independent: strong coupling enters only through their ratio.
     """
-    return delta0_meV * bcs_gap_ratio(np.asarray(T_K, dtype=float) / tc_K)
+    return delta0_meV * bcs_gap_ratio(np.asarray(temperature_K, dtype=float) / tc_K)
 
 
 def bcs_gap_interpolation(T_K, tc_K: float, delta0_meV: float):

@@ -70,7 +70,7 @@ def btk_sigma0(E_meV, delta_meV, z, gamma_meV=0.0):
     return (1 + z2) * (1 + andreev - normal)
 
 
-def btk_conductance(V_mV, delta_meV, z, gamma_meV, T_K):
+def btk_conductance(bias_mV, delta_meV, z, gamma_meV=0.0, temperature_K=0.0):
     """Normalised differential conductance G(V)/G_N of a BTK contact at temperature T.
 
     G(V)/G_N = integral sigma0(E) K(E - eV) dE, K(x) = (1/(4 kB T)) sech^2(x/(2 kB T))
@@ -81,10 +81,10 @@ def btk_conductance(V_mV, delta_meV, z, gamma_meV, T_K):
     sampled at 0.002 Delta: ~1e-4 for Z < 1, ~1e-3 at Z = 3 and worse in the tunnel limit,
     so fits should keep Gamma > 0. Below T_ZERO_K the T = 0 result sigma0(eV) is returned.
 
-    V_mV: bias values in mV, any order and spacing; delta_meV, gamma_meV in meV; z barrier
-    strength; T_K in K.
+    bias_mV: bias values in mV, any order and spacing; delta_meV, gamma_meV in meV; z barrier
+    strength; temperature_K in K.
     """
-    return _thermal_average(V_mV, lambda e: btk_sigma0(e, delta_meV, z, gamma_meV), T_K,
+    return _thermal_average(bias_mV, lambda e: btk_sigma0(e, delta_meV, z, gamma_meV), temperature_K,
                             _resolution(gamma_meV, delta_meV))
 
 

@@ -5,7 +5,9 @@ G. E. Blonder, M. Tinkham and T. M. Klapwijk, Phys. Rev. B 25, 4515 (1982); A. P
 Phys. Rev. B 49, 10016 (1994)) with the temperature fixed to the measured one, as paper 001
 does at 2 K. fit_gap fits the exact weak-coupling BCS shape Delta0 * g(T/Tc) (bcs.bcs_gap) with
 Delta0 and Tc free, so a strong-coupling ratio 2 Delta0/kB Tc (4.36 in paper 001) comes out
-with its uncertainty.
+with its uncertainty. analyse_spectrum chains the processing of a raw dI/dV curve
+(conductance.process_spectrum) and the BTK fit, as the procedure, the live fitter and
+'daclab analyze' all do.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from ..limits import check_range
 from .bcs import bcs_gap, gap_ratio_2delta_over_ktc
 from .btk import btk_conductance, btk_two_gap
+from .conductance import Spectrum, process_spectrum
 from .fitting import AnalysisInputError, Estimate, as_array, estimates, paired
 
 ASSUMED_NORMALISED = "normalised"
@@ -129,6 +132,42 @@ def fit_btk(bias_mV, conductance, temperature_K: float, *, normalised: bool | No
         delta2_meV=fitted.get("delta2"), weight=fitted.get("weight"),
         reduced_chi2=float(result.redchi), success=bool(result.success), message=str(result.message),
         evaluations=counter.calls)
+
+
+@dataclasses.dataclass(frozen=True)
+class SpectrumAnalysis:
+    """A raw dI/dV curve processed (conductance.Spectrum) and its BTK fit (None when not fitted)."""
+
+    spectrum: Spectrum
+    btk: BtkFitResult | None
+
+
+def fit_spectrum(spectrum: Spectrum, temperature_K: float, **fit_options) -> BtkFitResult:
+    """BTK fit of a processed spectrum at the measured temperature, G_N left free.
+
+    The background is fitted at |V| > gap window, where the BTK conductance has not yet fallen
+    to G_N: with Z = 0.3 it is still 1-2 % above it at 4 Delta. The background therefore comes
+    out that much high and the normalised curve tends to a level a little below 1 (more as T
+    smears the spectrum). Fixing G_N = 1 would make the fit pull Delta down by 2-10 % to match
+    that level; a free G_N (``normalised=False``) absorbs it. ``fit_options`` go to fit_btk
+    (``two_gap``, ``delta_guess_meV``; ``normalised`` may be overridden).
+    """
+    options = {"normalised": False, **fit_options}
+    return fit_btk(spectrum.bias_mV, spectrum.conductance_norm, temperature_K, **options)
+
+
+def analyse_spectrum(bias_V, didv_S, temperature_K: float, gap_window_V: float, degree: int = 2,
+                     smooth_points: int = 3, series_resistance_ohm: float = 0.0, fit: bool = True,
+                     **fit_options) -> SpectrumAnalysis:
+    """Paper 001's analysis of one point-contact spectrum: conductance.process_spectrum (series
+    resistance taken out, ``smooth_points`` moving average, degree-``degree`` background beyond
+    ``gap_window_V``, division), then, when ``fit``, :func:`fit_spectrum` at ``temperature_K``.
+
+    Raises ValueError (AnalysisInputError or LimitError) naming the input that cannot be used.
+    """
+    spectrum = process_spectrum(bias_V, didv_S, gap_window_V, degree, smooth_points,
+                                series_resistance_ohm=series_resistance_ohm)
+    return SpectrumAnalysis(spectrum, fit_spectrum(spectrum, temperature_K, **fit_options) if fit else None)
 
 
 class _CountingModel:

@@ -33,9 +33,9 @@ import numpy as np
 
 from .aging import MINIMUM_POINTS as AGING_MINIMUM_POINTS
 from .aging import AgingResult, fit_aging
-from .conductance import Spectrum, process_spectrum
+from .conductance import Spectrum
 from .critical import JcFitResult, fit_jc
-from .gap_fit import BtkFitResult, GapFitResult, fit_btk, fit_gap
+from .gap_fit import BtkFitResult, GapFitResult, analyse_spectrum, fit_btk, fit_gap
 from .hc2_fit import Hc2FitResult, fit_hc2
 from .transitions import CRITERIA, MINIMUM_POINTS, TransitionResult, transition_temperatures
 
@@ -395,7 +395,7 @@ class LiveBtk(_LiveCurves):
 
 @dataclasses.dataclass(frozen=True)
 class SpectrumFit:
-    """A raw dI/dV curve processed (conductance.process_spectrum) and fitted (fit_btk)."""
+    """A raw dI/dV curve processed and fitted (gap_fit.analyse_spectrum), at its temperature."""
 
     temperature_K: float
     spectrum: Spectrum
@@ -405,22 +405,20 @@ class SpectrumFit:
 class LiveSpectrum(_LiveCurves):
     """dI/dV points of a spectrum fed as measured; at :meth:`complete` it is processed and fitted.
 
-    Processing is paper 001's chain (3-point moving average, polynomial background above
-    ``gap_window_V``, normalisation; conductance.process_spectrum), then a BTK fit of the
-    normalised curve at the measured temperature with G_N free (``normalised=False``, as
-    procedures.differential_conductance does). Each spectrum is fitted on its own, none
-    skipped when they come faster than the fits.
+    Processing and fit are gap_fit.analyse_spectrum, as in procedures.differential_conductance:
+    paper 001's chain (3-point moving average, polynomial background above ``gap_window_V``,
+    normalisation), then a BTK fit at the measured temperature with G_N free. ``fit_options``
+    go to the BTK fit. Each spectrum is fitted on its own, none skipped when they come faster
+    than the fits.
     """
 
     def __init__(self, gap_window_V: float, degree: int = 2, smooth_points: int = 3,
                  series_resistance_ohm: float = 0.0, on_result: ResultCallback | None = None,
-                 fit: Callable[..., BtkFitResult] = fit_btk, **fit_options: Any) -> None:
+                 **fit_options: Any) -> None:
         super().__init__(self._process_and_fit, on_result, "live spectrum")
-        self._process = functools.partial(process_spectrum, gap_window_V=gap_window_V, degree=degree,
-                                          smooth_points=smooth_points, series_resistance_ohm=series_resistance_ohm)
-        # G_N free, as the procedure fits it: the background fitted beyond the gap window still
-        # carries the BTK tail, so the normalised level sits a little above 1
-        self._fit_one = functools.partial(fit, **{"normalised": False, **fit_options})
+        self._analyse = functools.partial(analyse_spectrum, gap_window_V=gap_window_V, degree=degree,
+                                          smooth_points=smooth_points, series_resistance_ohm=series_resistance_ohm,
+                                          **fit_options)
         self._bias: list[float] = []
         self._didv: list[float] = []
         self._lock = threading.Lock()
@@ -439,9 +437,8 @@ class LiveSpectrum(_LiveCurves):
 
     def _process_and_fit(self, snapshot) -> SpectrumFit:
         bias, didv, temperature = snapshot
-        spectrum = self._process(bias, didv)
-        return SpectrumFit(temperature, spectrum, self._fit_one(spectrum.bias_mV, spectrum.conductance_norm,
-                                                                temperature))
+        analysis = self._analyse(bias, didv, temperature)
+        return SpectrumFit(temperature, analysis.spectrum, analysis.btk)
 
 
 class LiveGap(LiveSeries):

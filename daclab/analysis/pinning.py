@@ -19,21 +19,21 @@ def _one_minus_and_plus_t2(T_K, tc_K):
     return np.clip(1.0 - t2, 0.0, None), 1.0 + t2  # clipping makes Jc = 0 for T >= Tc
 
 
-def jc_delta_l(T_K, tc_K: float, jc0):
+def jc_delta_l(temperature_K, tc_K: float, jc0):
     """delta-l pinning Jc(T) = Jc0 (1 - t^2)^(5/2) / sqrt(1 + t^2), t = T/Tc (Griessen 1994).
 
-    Same unit as jc0 (e.g. A/cm2); T_K, tc_K in K; 0 for T >= Tc.
+    Same unit as jc0 (e.g. A/cm2); temperature_K, tc_K in K; 0 for T >= Tc.
     """
-    minus, plus = _one_minus_and_plus_t2(T_K, tc_K)
+    minus, plus = _one_minus_and_plus_t2(temperature_K, tc_K)
     return jc0 * minus**2.5 / np.sqrt(plus)
 
 
-def jc_delta_tc(T_K, tc_K: float, jc0):
+def jc_delta_tc(temperature_K, tc_K: float, jc0):
     """delta-Tc pinning Jc(T) = Jc0 (1 - t^2)^(7/6) (1 + t^2)^(5/6), t = T/Tc (Griessen 1994).
 
-    Same unit as jc0 (e.g. A/cm2); T_K, tc_K in K; 0 for T >= Tc.
+    Same unit as jc0 (e.g. A/cm2); temperature_K, tc_K in K; 0 for T >= Tc.
     """
-    minus, plus = _one_minus_and_plus_t2(T_K, tc_K)
+    minus, plus = _one_minus_and_plus_t2(temperature_K, tc_K)
     return jc0 * minus ** (7 / 6) * plus ** (5 / 6)
 
 

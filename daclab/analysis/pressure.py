@@ -145,14 +145,14 @@ def ruby_shen2020(lambda_nm, T_K=None):
     return _as_result(1870.0 * x * (1.0 + 5.63 * x))
 
 
-def figure_of_merit(tc_K, p_GPa):
+def figure_of_merit(tc_K, pressure_GPa):
     """Hydride figure of merit S = Tc / sqrt(Tc_MgB2^2 + P^2), Tc in K, P in GPa, Tc_MgB2 = 39 K.
 
     S = 1 for MgB2 at ambient pressure; H3S (203 K, 155 GPa) 1.27; (La,Ce)H9 (176 K, 100 GPa)
     1.64. (Pickard, Errea and Eremets, Annu. Rev. Condens. Matter Phys. 11, 57 (2020).)
     """
     tc = _checked("tc_K", tc_K, (0.0, np.inf), "K")
-    p = _checked("p_GPa", p_GPa, (0.0, np.inf), "GPa")
+    p = _checked("pressure_GPa", pressure_GPa, (0.0, np.inf), "GPa")
     return _as_result(tc / np.sqrt(TC_MGB2_K**2 + p**2))
 
 
@@ -205,6 +205,26 @@ def pressure_from(scale: str, value, T_K=None):
     if s.temperature_corrected:
         return s.to_gpa(value, T_K)
     return s.to_gpa(value)
+
+
+def _scale_reading(name: str, reads: str) -> PressureScale:
+    scale = _scale(name)
+    if scale.reads != reads:
+        same = ", ".join(n for n, s in PRESSURE_SCALES.items() if s.reads == reads)
+        raise ValueError(f"scale={name!r} reads the {scale.reads}, not the {reads}; {reads} scales: {same}")
+    return scale
+
+
+def diamond_edge_pressure(nu_cm1, scale: str = "akahama2006"):
+    """Pressure in GPa from the high-frequency edge of the diamond Raman band (cm-1), on a
+    diamond-edge scale: 'akahama2006' (default), 'eremets2023' or 'akahama2010' (above 200 GPa)."""
+    return _scale_reading(scale, "diamond Raman edge").to_gpa(nu_cm1)
+
+
+def ruby_pressure(lambda_nm, scale: str = "ruby2020", temperature_K=None):
+    """Pressure in GPa from the ruby R1 line (nm), on 'ruby2020' (default) or 'mao1986';
+    ``temperature_K`` corrects a reading taken below room temperature (see ruby_temperature_shift_nm)."""
+    return _scale_reading(scale, "ruby R1 line").to_gpa(lambda_nm, temperature_K)
 
 
 @dataclass(frozen=True)

@@ -169,15 +169,15 @@ def _hbar_table(alpha: float, lambda_so: float):
     return t, hbar
 
 
-def whh_hc2(T_K, tc_K: float, hc2_0_T: float, alpha: float = 0.0, lambda_so: float = 0.0):
+def whh_hc2(temperature_K, tc_K: float, hc2_0_T: float, alpha: float = 0.0, lambda_so: float = 0.0):
     """WHH upper critical field mu0 Hc2(T) in T, normalised so that mu0 Hc2(0) = hc2_0_T.
 
     mu0 Hc2(T) = hc2_0_T * hbar(T/Tc) / hbar(0), with hbar from whh_reduced_field
-    (WHH 1966). Zero for T >= Tc. T_K and tc_K in K. The initial slope at Tc is then
+    (WHH 1966). Zero for T >= Tc. temperature_K and tc_K in K. The initial slope at Tc is then
     dHc2/dT = -hc2_0_T / (WHH_SLOPE_FACTOR * Tc) for alpha = 0.
     """
     alpha, lambda_so = _check_spin_parameters(alpha, lambda_so)
-    t = np.asarray(T_K, dtype=float) / float(tc_K)
+    t = np.asarray(temperature_K, dtype=float) / float(tc_K)
     return hc2_0_T * whh_reduced_field(t, alpha, lambda_so) / _hbar_zero(alpha, lambda_so)
 
 
@@ -224,9 +224,9 @@ def whh_hc2_zero_from_slope(tc_K: float, slope_T_per_K):
     return WHH_SLOPE_FACTOR * tc_K * np.abs(slope_T_per_K)
 
 
-def gl_hc2(T_K, tc_K: float, hc2_0_T: float):
+def gl_hc2(temperature_K, tc_K: float, hc2_0_T: float):
     """Ginzburg-Landau form mu0 Hc2(T) = Hc2(0) (1 - t^2)/(1 + t^2), t = T/Tc, in T; 0 above Tc."""
-    t2 = (np.asarray(T_K, dtype=float) / tc_K) ** 2
+    t2 = (np.asarray(temperature_K, dtype=float) / tc_K) ** 2
     return hc2_0_T * np.clip((1 - t2) / (1 + t2), 0.0, None)
 
 
