@@ -7,6 +7,7 @@ import pyvisa  # noqa: E402
 
 from daclab import clock as clocks  # noqa: E402
 from daclab import sim  # noqa: E402
+from daclab.sim.sample import load_sample  # noqa: E402
 
 
 @pytest.fixture
@@ -34,3 +35,19 @@ def virtual_clock():
     previous = clocks.use(clock)
     yield clock
     clocks.use(previous)
+
+
+# The sample presets, as the tests of the analysis read their truths.
+@pytest.fixture(scope="session")
+def lace():
+    return load_sample("lace_h10_cell2")
+
+
+@pytest.fixture(scope="session")
+def ceh9():
+    return load_sample("ceh9_cell1")
+
+
+@pytest.fixture(scope="session")
+def ceh9_cell2():
+    return load_sample("ceh9_cell2")

@@ -5,7 +5,6 @@ import dataclasses
 import threading
 
 import numpy as np
-import pytest
 
 from daclab.analysis.aging import fit_aging
 from daclab.analysis.conductance import process_spectrum
@@ -26,14 +25,6 @@ def same(a, b):
     np.testing.assert_equal(dataclasses.astuple(a), dataclasses.astuple(b))
 
 
-@pytest.fixture(scope="module")
-def lace():
-    return load_sample("lace_h10_cell2")
-
-
-@pytest.fixture(scope="module")
-def ceh9():
-    return load_sample("ceh9_cell1")
 
 
 def cooling_curve(sample, field_T=0.0, points=250, seed=1):

@@ -51,14 +51,6 @@ def zero_point(sample):
     return brentq(lambda t: float(sample.resistance(t)) - threshold, 2.0, fraction_point(sample, 0.5))
 
 
-@pytest.fixture(scope="module")
-def ceh9_cell2():
-    return load_sample("ceh9_cell2")
-
-
-@pytest.fixture(scope="module")
-def lace():
-    return load_sample("lace_h10_cell2")
 
 
 @pytest.mark.parametrize("preset", ["ceh9_cell2", "lace_h10_cell2"])

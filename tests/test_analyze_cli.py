@@ -45,14 +45,6 @@ def run_json(capsys, *argv):
     return json.loads(out)["results"]
 
 
-@pytest.fixture(scope="module")
-def lace():
-    return load_sample("lace_h10_cell2")
-
-
-@pytest.fixture(scope="module")
-def ceh9():
-    return load_sample("ceh9_cell1")
 
 
 def rt_rows(sample, temperatures, direction, field_T=math.nan, shift_K=0.0, seed=0):
