@@ -217,6 +217,13 @@ class Lab:
         except Exception as error:  # an unanswered *IDN? must not stop a measurement
             return f"{getattr(instrument, 'name', type(instrument).__name__)} (no identification: {error})"
 
+    def known_sample(self):
+        """What the lab itself knows of its sample (a :class:`daclab.sample_info.SampleInfo`):
+        the preset of a simulated lab; nothing (blank fields) at a real cryostat."""
+        from daclab.sample_info import SampleInfo
+
+        return SampleInfo() if self.world is None else SampleInfo.of_simulation(self.world)
+
     def roles_of_kind(self, kind: str) -> list[str]:
         return [name for name, b in self.config.roles.items() if b.kind == kind]
 

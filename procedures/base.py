@@ -250,15 +250,13 @@ class LabProcedure(Procedure):
     # ---- metadata -------------------------------------------------------------------------
 
     def _resolve_sample(self) -> SampleInfo:
-        """The parameters as given; blanks filled in from the simulated sample when there is one."""
+        """The parameters as given; blanks filled in from what the lab knows of its sample."""
         given = SampleInfo(self.sample_name, self.cell_id, self.pressure_GPa or math.nan, self.pressure_scale,
                            self.synthesis_date)
-        if self.lab.world is None:
-            return given
-        simulated = SampleInfo.of_simulation(self.lab.world)
-        return SampleInfo(given.name or simulated.name, given.cell or simulated.cell,
-                          simulated.pressure_GPa if math.isnan(given.pressure_GPa) else given.pressure_GPa,
-                          given.pressure_scale, given.synthesis_date or simulated.synthesis_date)
+        known = self.lab.known_sample()
+        return SampleInfo(given.name or known.name, given.cell or known.cell,
+                          known.pressure_GPa if math.isnan(given.pressure_GPa) else given.pressure_GPa,
+                          given.pressure_scale, given.synthesis_date or known.synthesis_date)
 
     def days_since_synthesis(self) -> float:
         return self.sample.days_since_synthesis(self.timestamp())
