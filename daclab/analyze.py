@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from daclab.analysis.critical import JC_MODELS, critical_current_from_iv, fit_jc
-from daclab.analysis.fitting import Estimate
+from daclab.analysis.fitting import Estimate, plain
 from daclab.analysis.gap_fit import analyse_spectrum, fit_gap
 from daclab.analysis.hc2_fit import MODELS as HC2_FIT_MODELS
 from daclab.analysis.hc2_fit import fit_hc2
@@ -624,23 +624,6 @@ def _label(key: str) -> tuple[str, str]:
     return _NAMES.get(name, name.replace("_", " ")), unit
 
 
-def _plain(value: Any) -> Any:
-    """JSON-ready: Estimates as {"value", "stderr"}, NaN as null, numpy scalars as numbers."""
-    if isinstance(value, Estimate):
-        return {"value": _plain(value.value), "stderr": _plain(value.stderr)}
-    if isinstance(value, dict):
-        return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_plain(item) for item in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    return value
-
-
 def _show(value: Any, unit: str) -> str:
     suffix = f" {unit}" if unit else ""
     if isinstance(value, Estimate):
@@ -791,7 +774,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("daclab analyze: " + " ".join(str(error).split()), file=sys.stderr)
         return EXIT_USAGE
     if options.json:
-        print(json.dumps({"analysis": options.analysis, "results": _plain(reports)}, indent=2, allow_nan=False))
+        print(json.dumps({"analysis": options.analysis, "results": plain(reports, nan=None)}, indent=2, allow_nan=False))
     else:
         print(render(reports), end="")
     return 0

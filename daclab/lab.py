@@ -87,6 +87,12 @@ class LabConfig:
     simulation: Simulation | None = None
     source: str = ""  # the file it was read from
 
+    @property
+    def knows_its_sample(self) -> bool:
+        """A simulated lab knows its sample (name, pressure, synthesis date) from the preset;
+        at a real cryostat the user gives them."""
+        return self.simulation is not None
+
 
 def lab_path(path_or_name: str | Path) -> Path:
     path = Path(path_or_name)

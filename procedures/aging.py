@@ -22,20 +22,15 @@ import math
 from typing import Any
 
 import numpy as np
-from daclab.procedures.rt_sweep import (
-    COLUMNS,
-    RESISTANCE_PATHS,
-    RTSweep,
-    fit_summary,
-    leg_plan,
-)
 from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 
 from daclab import clock as clocks
 from daclab.analysis.aging import fit_aging
+from daclab.analysis.fitting import plain
 from daclab.analysis.transitions import CRITERIA
 from daclab.lab import LabConfig
 from daclab.limits import LimitError
+from daclab.procedures.rt_sweep import COLUMNS, RESISTANCE_PATHS, RTSweep, leg_plan
 from daclab.sample_info import SECONDS_PER_DAY
 
 log = logging.getLogger(__name__)
@@ -63,7 +58,7 @@ class Aging(RTSweep):
 
     def validate(self, config: LabConfig) -> None:
         super().validate(config)
-        if not self.synthesis_date.strip() and config.simulation is None:  # a simulated lab knows its preset's
+        if not self.synthesis_date.strip() and not config.knows_its_sample:
             raise LimitError("synthesis_date = '' is blank: Aging follows Tc against the days since synthesis; "
                              "give the date as YYYY-MM-DD or YYYY-MM-DDTHH:MM")
         sweep_s = self._sweep_duration_s()
@@ -122,7 +117,7 @@ class Aging(RTSweep):
         except Exception as error:  # a fit must never end a measurement
             log.warning("aging fit of Tc (%s) on %d visits failed: %s", self.aging_criterion, days.size, error)
             return
-        self.emit_analysis("aging", criterion=self.aging_criterion, **fit_summary(fit))
+        self.emit_analysis("aging", criterion=self.aging_criterion, **plain(fit))
 
 
 __all__ = ["Aging", "DAYS", "VISIT"]

@@ -113,8 +113,6 @@ class LabProcedure(Procedure):
         if missing:
             raise LimitError(f"lab {config.name!r} has no role(s) {', '.join(missing)} needed by {type(self).__name__}; "
                              f"its roles: {', '.join(config.roles)}")
-        if self.end_temperature not in END_TEMPERATURE_MODES:
-            raise LimitError(f"end_temperature = {self.end_temperature!r}; allowed: {', '.join(END_TEMPERATURE_MODES)}")
         config.limits.temperature("standby temperature (standby_K)", self.standby_K)
         SampleInfo(pressure_GPa=self.pressure_GPa or math.nan, pressure_scale=self.pressure_scale,
                    synthesis_date=self.synthesis_date)
@@ -199,9 +197,6 @@ class LabProcedure(Procedure):
 
     def timestamp(self) -> float:
         return clocks.current().timestamp()
-
-    def stop_requested(self) -> bool:
-        return bool(self.should_stop())
 
     def raise_if_stopped(self) -> None:
         if self.should_stop():

@@ -20,19 +20,14 @@ import logging
 import math
 
 import numpy as np
-from daclab.procedures.rt_sweep import (
-    COOLING,
-    WARMING,
-    RTSweepBase,
-    fit_summary,
-    leg_plan,
-)
 from pymeasure.experiment import FloatParameter, ListParameter, Parameter
 
 from daclab.analysis.hc2_fit import fit_hc2
+from daclab.analysis.fitting import plain
 from daclab.analysis.transitions import CRITERIA, TransitionResult
 from daclab.lab import LabConfig
 from daclab.limits import parse_numbers
+from daclab.procedures.rt_sweep import COOLING, WARMING, RTSweepBase, leg_plan
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +99,7 @@ class FieldSeries(RTSweepBase):
             log.warning("Hc2(T) fit (%s, %s criterion) on %d fields failed: %s", self.hc2_model,
                         self.hc2_criterion, len(points), error)
             return
-        self.emit_analysis("hc2", criterion=self.hc2_criterion, **fit_summary(fit))
+        self.emit_analysis("hc2", criterion=self.hc2_criterion, **plain(fit))
 
 
 __all__ = ["FieldSeries", "WARMING", "COOLING"]

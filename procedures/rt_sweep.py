@@ -35,19 +35,15 @@ import math
 from typing import Any, Callable
 
 import numpy as np
-from daclab.procedures.base import LabProcedure
-from daclab.procedures.temperature_points import TemperatureHold, thermalise_parameter
 from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 
 from daclab import clock as clocks
-from daclab.analysis.fitting import AnalysisInputError, Estimate
-from daclab.analysis.transitions import (
-    TransitionResult,
-    cooling_warming,
-    transition_temperatures,
-)
+from daclab.analysis.fitting import AnalysisInputError
+from daclab.analysis.transitions import TransitionResult, cooling_warming, transition_temperatures
 from daclab.lab import LabConfig
 from daclab.limits import LimitError, check_range
+from daclab.procedures.base import LabProcedure
+from daclab.procedures.temperature_points import TemperatureHold, thermalise_parameter
 from daclab.sample_info import SECONDS_PER_DAY
 
 log = logging.getLogger(__name__)
@@ -130,28 +126,6 @@ def mean_and_standard_error(readings: list[float]) -> tuple[float, float]:
     if values.size < 2:
         return float(values.mean()), math.nan
     return float(values.mean()), float(values.std(ddof=1) / math.sqrt(values.size))
-
-
-def fit_summary(result: Any) -> dict[str, Any]:
-    """A fit result (a dataclass, or any object's attributes) as plain values for an analysis
-    event: estimates as {"value", "stderr"}, arrays as lists, numbers and text as they are, other
-    objects left out."""
-    if dataclasses.is_dataclass(result):
-        items = [(field.name, getattr(result, field.name)) for field in dataclasses.fields(result)]
-    else:
-        items = list(getattr(result, "__dict__", {}).items()) or [("result", str(result))]
-    summary = {}
-    for name, value in items:
-        if isinstance(value, Estimate):
-            value = value.as_dict()
-        elif isinstance(value, np.ndarray):
-            value = value.tolist()
-        elif isinstance(value, np.generic):
-            value = value.item()
-        elif not isinstance(value, (int, float, str, bool, type(None), list, tuple, dict)):
-            continue
-        summary[name] = value
-    return summary
 
 
 class RTSweepBase(TemperatureHold, LabProcedure):
@@ -442,4 +416,4 @@ class RTSweep(RTSweepBase):
 
 
 __all__ = ["RTSweep", "RTSweepBase", "Leg", "leg_plan", "step_targets", "mean_and_standard_error",
-           "fit_summary", "COLUMNS", "COOLING", "WARMING", "BOTH"]
+           "COLUMNS", "COOLING", "WARMING", "BOTH"]

@@ -109,3 +109,8 @@ def test_number_lists_typed_as_text():
         parse_numbers("fields_T", " , ", "T", "0, 3")
     with pytest.raises(LimitError, match="'nan' is not a number"):
         parse_numbers("fields_T", "1, nan", "T", "0, 3")
+
+
+def test_an_unknown_end_state_is_refused_with_the_choices(lab):
+    with pytest.raises(LimitError, match=r"end_temperature\) = 'warm' is not allowed: allowed: hold, standby, heater off"):
+        ThermometerLog(lab=lab, end_temperature="warm").check()

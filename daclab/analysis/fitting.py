@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -67,3 +67,24 @@ def estimates(result, names: Iterable[str]) -> dict[str, Estimate]:
         stderr = parameter.stderr if parameter.stderr is not None else math.nan
         out[name] = Estimate(float(parameter.value), float(stderr))
     return out
+
+
+def plain(value: Any, nan: Any = math.nan) -> Any:
+    """A result as plain Python values, for analysis events, reports and JSON: dataclasses as
+    dicts of their fields, :class:`Estimate` as {"value", "stderr"}, arrays and tuples as lists,
+    numpy scalars as numbers; NaN becomes ``nan`` (None for JSON)."""
+    if isinstance(value, Estimate):
+        return {"value": plain(value.value, nan), "stderr": plain(value.stderr, nan)}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: plain(getattr(value, field.name), nan) for field in dataclasses.fields(value)}
+    if isinstance(value, dict):
+        return {key: plain(item, nan) for key, item in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [plain(item, nan) for item in value]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else (nan if math.isnan(value) else float(value))
+    return value
