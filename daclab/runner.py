@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from pymeasure.experiment import Procedure, Results
+from pymeasure.experiment.results import CSVFormatter
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +35,14 @@ class RunOutcome:
 
 
 class _PointWriter:
-    def __init__(self, results: Results, path: Path):
+    def __init__(self, results: Results, path: Path, points_before: int = 0):
         self.results = results
+        self.path = path
         self.stream = open(path, "a", encoding=Results.ENCODING)
-        self.points = 0
+        self.points = 0  # written by this run
+        self.points_before = points_before  # rows already in the file when it was opened to append
         self._last_sync = time.monotonic()
+        self._segment_start: tuple[int, int] | None = None  # (byte offset, points) at the segment's start
 
     def write(self, record: dict[str, Any]) -> None:
         self.stream.write(self.results.format(record) + Results.LINE_BREAK)
@@ -48,26 +52,98 @@ class _PointWriter:
             os.fsync(self.stream.fileno())
             self._last_sync = time.monotonic()
 
-    def close(self) -> None:
+    def sync(self) -> None:
         self.stream.flush()
         os.fsync(self.stream.fileno())
+        self._last_sync = time.monotonic()
+
+    def close(self) -> None:
+        self.sync()
         self.stream.close()
+
+    def position(self) -> tuple[int, int]:
+        """(bytes in the file, rows in the file) after everything written so far."""
+        self.stream.flush()
+        return self.stream.tell(), self.points_before + self.points
+
+    def segment(self, record: dict[str, Any]) -> dict[str, Any]:
+        """A segment event from the procedure, completed with where the file stands.
+
+        "start" remembers the position; "done" syncs the file, so that a resume never has to
+        doubt a segment the journal calls done; "discard" moves the segment's rows aside.
+        """
+        state = record.get("state")
+        if state == "start":
+            self._segment_start = self.position()
+        elif state == "done":
+            self.sync()
+        elif state == "discard" and self._segment_start is not None:
+            offset, points = self._segment_start
+            self.stream.flush()
+            moved = set_aside_tail(self.path, offset)
+            self.stream.seek(0, os.SEEK_END)
+            self.points -= self.points_before + self.points - points
+            return {**record, "moved_to": moved.name if moved else None, "offset": offset, "points": points}
+        offset, points = self.position()
+        return {**record, "offset": offset, "points": points}
+
+
+def set_aside_tail(path: str | Path, offset: int) -> Path | None:
+    """Move the rows of ``path`` after byte ``offset`` into a new file beside it, then cut ``path``
+    back to ``offset``. The new file gets ``path``'s header, so it is a data file of its own
+    (``name.interrupted-N.csv``); None when there was nothing after ``offset``.
+
+    Crash order: the copy is written and synced before the cut, so the rows exist at every moment
+    (twice at worst, never nowhere).
+    """
+    path = Path(path)
+    with open(path, "rb") as stream:
+        head = stream.read(offset)
+        tail = stream.read()
+    if not tail.strip():
+        if tail:
+            os.truncate(path, offset)
+        return None
+    header = b"".join(line for line in head.splitlines(keepends=True) if line.startswith(b"#"))
+    columns = next((line for line in head.splitlines(keepends=True) if not line.startswith(b"#")), b"")
+    number = 1
+    while (moved := path.with_name(f"{path.stem}.interrupted-{number}{path.suffix}")).exists():
+        number += 1
+    with open(moved, "wb") as stream:
+        stream.write(header + columns + tail)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.truncate(path, offset)
+    log.warning("%d bytes of %s after an unfinished segment moved to %s", len(tail), path.name, moved.name)
+    return moved
+
+
+def count_rows(path: str | Path) -> int:
+    """Data rows of a Results file (lines after the header and the column line)."""
+    with open(path, "rb") as stream:
+        lines = [line for line in stream if line.strip() and not line.startswith(b"#")]
+    return max(len(lines) - 1, 0)
 
 
 def run(procedure, data_path: str | Path, should_stop: Callable[[], bool] = lambda: False,
-        on_event: Callable[[str, Any], None] = lambda topic, record: None) -> RunOutcome:
+        on_event: Callable[[str, Any], None] = lambda topic, record: None, append: bool = False) -> RunOutcome:
     """Run ``procedure`` (a :class:`procedures.base.LabProcedure`) into a new file ``data_path``.
 
     Bad parameters raise :class:`daclab.limits.LimitError` before the file is created or any
     instrument opened. Failures after that are caught: the procedure's shutdown makes the setup
     safe, and the outcome says "failed" with the error; every point emitted before is in the file.
+    ``append``: continue an existing file of the same procedure (a resumed step): its header and
+    rows stay as they are and the new rows follow them.
+    Segment events of the procedure (topic "segment") reach ``on_event`` with the file's byte
+    offset and row count; a discarded segment's rows are moved aside (:func:`set_aside_tail`).
     """
     path = Path(data_path)
-    if path.exists():
+    if path.exists() and not append:
         raise FileExistsError(f"data file {path} exists; a run never writes over measured data")
     procedure.check()
     path.parent.mkdir(parents=True, exist_ok=True)
-    results = Results(procedure, str(path))
+    continuing = append and path.exists()
+    results = Results(procedure, str(path)) if not continuing else _results_for_append(procedure, path)
     writer: _PointWriter | None = None
     outcome = RunOutcome("failed", path, 0)
 
@@ -78,6 +154,8 @@ def run(procedure, data_path: str | Path, should_stop: Callable[[], bool] = lamb
             columns = list(record)
             for values in zip(*(record[c] for c in columns)):
                 writer.write(dict(zip(columns, values)))
+        elif topic == "segment" and writer is not None:
+            on_event(topic, writer.segment(record))
         else:
             on_event(topic, record)
 
@@ -87,8 +165,9 @@ def run(procedure, data_path: str | Path, should_stop: Callable[[], bool] = lamb
     try:
         procedure.startup()
         procedure.evaluate_metadata()
-        results.store_metadata()
-        writer = _PointWriter(results, path)
+        if not continuing:
+            results.store_metadata()
+        writer = _PointWriter(results, path, count_rows(path) if continuing else 0)
         procedure.execute()
         outcome.status = "aborted" if should_stop() else "finished"
     except Exception as error:
@@ -105,3 +184,14 @@ def run(procedure, data_path: str | Path, should_stop: Callable[[], bool] = lamb
                                                                                           Procedure.FAILED)
     outcome.analysis = list(getattr(procedure, "analysis", []))
     return outcome
+
+
+def _results_for_append(procedure, path: Path) -> Results:
+    """A Results that formats rows for ``path`` without touching it (pymeasure's constructor
+    reads an existing file back, or writes a header into a new one)."""
+    results = Results.__new__(Results)
+    results.procedure, results.procedure_class = procedure, type(procedure)
+    results.parameters = procedure.parameter_objects()
+    results.formatter = CSVFormatter(columns=procedure.DATA_COLUMNS)
+    results.data_filename, results.data_filenames = str(path), [str(path)]
+    return results

@@ -83,9 +83,12 @@ class Aging(RTSweep):
         for visit in range(1, self.visits + 1):
             if visit > 1:
                 self._park_until(first + (visit - 1) * self.interval_days * SECONDS_PER_DAY, visit)
-            self._visit = visit
-            self.sweep((visit - 1) / self.visits, 1.0 / self.visits, visit=visit)
-            self._record_visit(visit)
+            def measure_visit(visit=visit) -> None:
+                self._visit = visit
+                self.sweep((visit - 1) / self.visits, 1.0 / self.visits, segmented=False, visit=visit)
+                self._record_visit(visit)
+
+            self.run_segment(f"visit {visit}", measure_visit)
         self.report_progress(1.0)
 
     def _park_until(self, due: float, visit: int) -> None:

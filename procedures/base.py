@@ -14,6 +14,12 @@ ManagedWindow and its Results files work with it unchanged; daclab's own runner
   present temperature (or at a standby temperature, or with its heater off, as chosen). Each step
   runs even when an earlier one fails (a dropped instrument must not leave the others unsafe).
 - **One clock.** Every wait goes through :mod:`daclab.clock`, so a simulated night takes seconds.
+- **Segments.** A measurement is made of segments (one R-T leg, one field, one temperature of
+  pulses or spectra, one aging visit) that :meth:`LabProcedure.run_segment` runs. They are what a
+  suspension (:mod:`daclab.suspenders`) retakes and what a resumed sequence skips when done
+  (``done_segments``): a leg resumed half-way would carry a different thermal lag, and a
+  spectrum or an I-V half taken at another moment is not one curve, so the unit of a retake is
+  the segment, never a lone point.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from pymeasure.experiment import (BooleanParameter, FloatParameter, IntegerParameter, ListParameter,
                                   Metadata, Parameter, Procedure)
@@ -32,6 +38,7 @@ from daclab.analysis.pressure import PRESSURE_SCALES
 from daclab.lab import Lab, LabConfig, load_lab
 from daclab.limits import LimitError
 from daclab.sample_info import SampleInfo
+from daclab.suspenders import CHECK_INTERVAL_S, Suspended, Suspender, SuspendTimeout
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +46,9 @@ END_TEMPERATURE_MODES = ("hold", "standby", "heater off")
 # Role kinds whose stop() turns a current off; stopped first at shutdown.
 SOURCE_KINDS = ("pulse_source", "conductance_source", "current_step_source", "resistance_meter")
 WAIT_CHUNK_S = 10.0  # long waits are cut into chunks so an abort is seen within this time
+
+
+T = TypeVar("T")
 
 
 class Stopped(Exception):
@@ -84,6 +94,10 @@ class LabProcedure(Procedure):
         self.eta_s = math.nan
         self._start_now = math.nan
         self._start_timestamp = math.nan
+        self.done_segments: set[str] = set()  # segments finished before (a resumed sequence sets it)
+        self.suspenders: list[Suspender] = []  # set by the sequence engine
+        self._in_segment = False
+        self._next_suspender_check = -math.inf
 
     # ---- parameters -----------------------------------------------------------------------
 
@@ -116,11 +130,20 @@ class LabProcedure(Procedure):
         config.limits.temperature("standby temperature (standby_K)", self.standby_K)
         SampleInfo(pressure_GPa=self.pressure_GPa or math.nan, pressure_scale=self.pressure_scale,
                    synthesis_date=self.synthesis_date)
+        self.check_suspenders(config)
         self.validate(config)
 
     def needed_roles(self) -> list[str]:
         """Names of the lab roles this run will use (checked against the lab file before opening it)."""
         return ["temperature"]
+
+    def check_suspenders(self, config: LabConfig) -> None:
+        """Every suspender reads a role kind the lab has."""
+        kinds = {role.kind for role in config.roles.values()}
+        for suspender in self.suspenders:
+            if suspender.role_kind not in kinds:
+                raise LimitError(f"the {suspender.name} suspender needs a {suspender.role_kind} role; lab "
+                                 f"{config.name!r} has none")
 
     def validate(self, config: LabConfig) -> None:
         """The measurement's own rules (e.g. a current below the lab's limit); raise LimitError."""
@@ -199,8 +222,77 @@ class LabProcedure(Procedure):
         return clocks.current().timestamp()
 
     def raise_if_stopped(self) -> None:
+        """Raise :class:`Stopped` on a stop request, :class:`Suspended` when a suspender trips
+        inside a segment (asked at most every ``CHECK_INTERVAL_S`` of lab time)."""
         if self.should_stop():
             raise Stopped(f"{type(self).__name__} stopped on request after {self.elapsed_s():.0f} s")
+        if self._in_segment and self.suspenders and clocks.current().now() >= self._next_suspender_check:
+            self._next_suspender_check = clocks.current().now() + CHECK_INTERVAL_S
+            tripped = self._tripped_suspenders()
+            if tripped:
+                raise Suspended(*tripped[0])
+
+    def run_segment(self, key: str, body: Callable[[], T]) -> T | None:
+        """Run one segment of the measurement (see the module docstring); returns what ``body``
+        returns, or None when the segment was done before (a resumed sequence).
+
+        A suspender tripping inside it discards the segment's points (the runner moves them
+        aside), waits until every condition clears and runs ``body`` again from its start; a
+        condition that outlasts its time-out raises :class:`SuspendTimeout`, which ends the run
+        in the safe state.
+        """
+        if key in self.done_segments:
+            log.info("%s: segment %s was done before; skipped", type(self).__name__, key)
+            return None
+        while True:
+            self.emit("segment", {"key": key, "state": "start"})
+            self._in_segment, self._next_suspender_check = True, -math.inf
+            try:
+                value = body()
+            except Suspended as suspension:
+                self.emit("segment", {"key": key, "state": "discard", "reason": str(suspension)})
+                self._in_segment = False
+                self._wait_until_clear(suspension)
+                continue
+            finally:
+                self._in_segment = False
+            self.emit("segment", {"key": key, "state": "done"})
+            self.done_segments.add(key)
+            return value
+
+    def _tripped_suspenders(self) -> list[tuple[Suspender, str]]:
+        tripped = []
+        for suspender in self.suspenders:
+            reason = suspender.tripped(self._suspender_role(suspender))
+            if reason:
+                tripped.append((suspender, reason))
+        return tripped
+
+    def _suspender_role(self, suspender: Suspender):
+        for name, role in self.lab.config.roles.items():
+            if role.kind == suspender.role_kind:
+                return self.role(name)
+        raise LimitError(f"lab {self.lab.config.name!r} has no {suspender.role_kind} for the "
+                         f"{suspender.name} suspender")
+
+    def _wait_until_clear(self, suspension: Suspended) -> None:
+        """Poll the suspenders until none trips; SuspendTimeout after the tripped one's time-out."""
+        clock = clocks.current()
+        deadline = clock.now() + suspension.suspender.timeout_min * 60.0
+        log.warning("%s suspended: %s", type(self).__name__, suspension)
+        self.emit("suspend", {"reason": str(suspension)})
+        while True:
+            if self.should_stop():
+                raise Stopped(f"{type(self).__name__} stopped on request while suspended ({suspension})")
+            tripped = self._tripped_suspenders()
+            if not tripped:
+                log.warning("%s resumes: every suspender is clear", type(self).__name__)
+                self.emit("resume", {"after": str(suspension)})
+                return
+            if clock.now() >= deadline:
+                raise SuspendTimeout(f"{tripped[0][0].name}: {tripped[0][1]}, still after "
+                                     f"{suspension.suspender.timeout_min:g} min; the run ends in the safe state")
+            clock.sleep(CHECK_INTERVAL_S)
 
     def wait(self, seconds: float) -> None:
         """Wait on the lab clock, looking for a stop request every ``WAIT_CHUNK_S``."""

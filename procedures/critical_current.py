@@ -147,13 +147,16 @@ class CriticalCurrent(TemperaturePoints, LabProcedure):
         self._fit_points = []
         self.report_progress(0.0)
         for index, setpoint in enumerate(self._temperatures):
-            self.go_to_point(setpoint)
-            sweeps = []
-            for polarity in self._polarities():
-                done = index * len(self._polarities()) + len(sweeps)
-                sweeps.append(self._sweep(source, controller, setpoint, polarity, done / sweeps_total,
-                                          1.0 / sweeps_total))
-            self._analyse(setpoint, sweeps)
+            def measure_temperature(index=index, setpoint=setpoint) -> None:
+                self.go_to_point(setpoint)
+                sweeps = []
+                for polarity in self._polarities():
+                    done = index * len(self._polarities()) + len(sweeps)
+                    sweeps.append(self._sweep(source, controller, setpoint, polarity, done / sweeps_total,
+                                              1.0 / sweeps_total))
+                self._analyse(setpoint, sweeps)
+
+            self.run_segment(f"{setpoint:g} K", measure_temperature)
         self.report_progress(1.0)
 
     def _sweep(self, source, controller, setpoint: float, polarity: int, progress_from: float,

@@ -141,16 +141,20 @@ class DifferentialConductance(TemperaturePoints, LabProcedure):
         source = self.role(METHOD_ROLES[self.method])
         biases = self.bias_currents()
         count = len(self.temperature_list)
+        sweep = self._steps_sweep if self.method == STEPS else self._dcon_sweep
         for index, kelvin in enumerate(self.temperature_list):
-            self.go_to_point(kelvin)  # the thermometer holds it, then the sample in the cell follows
-
             def progress(fraction: float, index=index) -> None:
                 self.report_progress((index + fraction) / count)
 
-            sweep = self._steps_sweep if self.method == STEPS else self._dcon_sweep
-            rows = sweep(source, controller, biases, progress)
-            source.stop()  # no current through the contact while the temperature moves
-            self._analyse(rows)
+            def measure_spectrum(kelvin=kelvin, progress=progress) -> None:
+                self.go_to_point(kelvin)  # the thermometer holds it, then the sample in the cell follows
+                try:
+                    rows = sweep(source, controller, biases, progress)
+                finally:
+                    source.stop()  # no current through the contact while the temperature moves
+                self._analyse(rows)
+
+            self.run_segment(f"{kelvin:g} K", measure_spectrum)
             self.report_progress((index + 1) / count)
 
     def _steps_sweep(self, source: CurrentStepSource, controller: TemperatureController, biases: np.ndarray,

@@ -71,12 +71,15 @@ class FieldSeries(RTSweepBase):
         (start, end), = leg_plan(self.direction, self.upper_K, self.lower_K)
         self.report_progress(0.0)
         for index, tesla in enumerate(self._fields):
-            self.prepare_curve(tesla, start)
-            leg = self.sweep_leg(start, end, index / len(self._fields), 1.0 / len(self._fields))
-            result = self.analyse_leg(leg, curve=index + 1, field_set_T=tesla)
-            self._tc_by_field.append((leg.mean_field_T(), result))
-            self._emit_tc_of_field()
-            self._fit_hc2()
+            def measure_curve(index=index, tesla=tesla) -> None:
+                self.prepare_curve(tesla, start)
+                leg = self.sweep_leg(start, end, index / len(self._fields), 1.0 / len(self._fields))
+                result = self.analyse_leg(leg, curve=index + 1, field_set_T=tesla)
+                self._tc_by_field.append((leg.mean_field_T(), result))
+                self._emit_tc_of_field()
+                self._fit_hc2()
+
+            self.run_segment(f"{tesla:g} T", measure_curve)
         self.go_to_field(self.final_field_T)
         self.report_progress(1.0)
 

@@ -400,19 +400,35 @@ class RTSweep(RTSweepBase):
         self.sweep()
         self.report_progress(1.0)
 
-    def sweep(self, progress_from: float = 0.0, progress_share: float = 1.0, **context: Any) -> list[TransitionResult]:
-        """The legs of one sweep with their analysis; returns one result per leg."""
+    def sweep(self, progress_from: float = 0.0, progress_share: float = 1.0, segmented: bool = True,
+              **context: Any) -> list[TransitionResult]:
+        """The legs of one sweep with their analysis; returns one result per leg measured now.
+
+        Each leg is a segment (``segmented``; a caller whose own segment holds the whole sweep
+        passes False). The first leg starts with the approach (field, then start temperature);
+        a later leg starts where the one before ended, unless a retake or a resume finds the
+        temperature elsewhere.
+        """
         legs = leg_plan(self.direction, self.upper_K, self.lower_K)
-        self.prepare_curve(self.field_T if self.uses_magnet() else None, legs[0][0])
-        results, fields = [], []
+        field = self.field_T if self.uses_magnet() else None
+        measured: dict[int, tuple[Leg, TransitionResult]] = {}
         for index, (start, end) in enumerate(legs):
-            leg = self.sweep_leg(start, end, progress_from + progress_share * index / len(legs),
-                                 progress_share / len(legs))
-            results.append(self.analyse_leg(leg, **context))
-            fields.append(leg.mean_field_T())
-        if self.direction == BOTH:
-            self.analyse_pair(*results, field_T=float(np.mean(fields)), **context)
-        return results
+            def measure_leg(index=index, start=start, end=end) -> tuple[Leg, TransitionResult]:
+                if index == 0 or abs(self._controller.temperature() - start) > max(self.tolerance_K, self.point_every_K):
+                    self.prepare_curve(field, start)
+                leg = self.sweep_leg(start, end, progress_from + progress_share * index / len(legs),
+                                     progress_share / len(legs))
+                return leg, self.analyse_leg(leg, **context)
+
+            key = f"{COOLING if end < start else WARMING} leg"
+            done = self.run_segment(key, measure_leg) if segmented else measure_leg()
+            if done is not None:
+                measured[index] = done
+        if self.direction == BOTH and len(measured) == 2:
+            (cooling, cooling_result), (warming, warming_result) = measured[0], measured[1]
+            field_T = float(np.mean([cooling.mean_field_T(), warming.mean_field_T()]))
+            self.analyse_pair(cooling_result, warming_result, field_T=field_T, **context)
+        return [result for _, result in measured.values()]
 
 
 __all__ = ["RTSweep", "RTSweepBase", "Leg", "leg_plan", "step_targets", "mean_and_standard_error",
