@@ -1,4 +1,4 @@
-"""``daclab analyze tc|hc2|ic|didv FILE... [--json]``: the batch analyses on data files.
+"""``daclab analyze tc|hc2|ic|didv|aging FILE... [--json]``: the batch analyses on data files.
 
 Reads the pymeasure Results files the procedures write (``#`` header with the parameters, then
 a CSV table with "Name (unit)" columns) and plain CSV or whitespace tables from elsewhere, and
@@ -13,10 +13,13 @@ fitted number is {"value": ..., "stderr": ...} (null where there is none).
           Jc(T) when temperatures and the cross-section are known
     didv  each dI/dV spectrum processed (moving average, background, normalisation) and fitted
           with BTK at its temperature; a BCS fit of Delta(T) across three or more temperatures
+    aging Tc of each visit of an aging series (every criterion; the mean of a visit's cooling
+          and warming legs) against the days since synthesis, or a table of (days, Tc) points,
+          fitted per criterion with the exponential relaxation Tc_inf + (Tc_0 - Tc_inf) exp(-d/tau)
 
 Columns are found by name (Temperature, Resistance, Field, Current, Voltage, Bias, dI/dV ...;
 units in brackets are converted: mK, mohm, mA, uV, mT ...). A plain file with two unnamed
-columns is read in the order above (T,R / I,V / V,dI/dV / Tc,H). Mistakes in the input give one
+columns is read in the order above (T,R / I,V / V,dI/dV / Tc,H / days,Tc). Mistakes in the input give one
 line on stderr and exit code 2.
 """
 
@@ -33,22 +36,21 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
+from daclab.analysis.aging import fit_aging
 from daclab.analysis.critical import JC_MODELS, critical_current_from_iv, fit_jc
 from daclab.analysis.fitting import Estimate, plain
 from daclab.analysis.gap_fit import analyse_spectrum, fit_gap
 from daclab.analysis.hc2_fit import MODELS as HC2_FIT_MODELS
 from daclab.analysis.hc2_fit import fit_hc2
 from daclab.analysis.pinning import critical_current_density_A_cm2
-from daclab.analysis.transitions import TransitionResult, cooling_warming, transition_temperatures
+from daclab.analysis.transitions import CRITERIA, TransitionResult, cooling_warming, transition_temperatures
+from daclab.command_line import EXIT_USAGE, CommandParser, ParserExit, UsageError
 from daclab.procedures.critical_current import CriticalCurrent
 from daclab.procedures.differential_conductance import DifferentialConductance
 
-EXIT_USAGE = 2
 HC2_MODELS = ("whh", "gl")  # fitted unless --model says otherwise (paper 000 shows both)
 
 
-class UsageError(Exception):
-    """A mistake in the command or its files; the message is the one line the user sees."""
 
 
 # ---- reading data files --------------------------------------------------------------------
@@ -480,7 +482,7 @@ def _run_parameter(table: Table, procedure: type, attribute: str) -> float | Non
     return table.parameter(getattr(procedure, attribute).name)
 
 
-def _iv_sweeps(table: Table, current: np.ndarray) -> list[tuple[float, int, np.ndarray]]:
+def iv_sweeps(table: Table, current: np.ndarray) -> list[tuple[float, int, np.ndarray]]:
     """(temperature K or NaN, polarity, rows) of every I-V sweep: runs of one set temperature
     (or, without a setpoint column, of one measured temperature), split by polarity."""
     setpoint, temperature, polarity = table.find(SETPOINT), table.find(TEMPERATURE), table.find(POLARITY)
@@ -512,7 +514,7 @@ def analyse_ic(tables: Sequence[Table], options: argparse.Namespace) -> list[dic
             raise UsageError(f"{table.path}: give the voltage criterion with --criterion-uV")
         width = options.width_um or _run_parameter(table, CriticalCurrent, "width_um")
         thickness = options.thickness_um or _run_parameter(table, CriticalCurrent, "thickness_um")
-        for kelvin, sign, rows in _iv_sweeps(table, current):
+        for kelvin, sign, rows in iv_sweeps(table, current):
             report: dict[str, Any] = {"file": str(table.path)}
             if not math.isnan(kelvin):
                 report["temperature_K"] = kelvin
@@ -544,7 +546,7 @@ def analyse_ic(tables: Sequence[Table], options: argparse.Namespace) -> list[dic
     return reports
 
 
-def _spectra(bias: np.ndarray, current: np.ndarray | None) -> list[np.ndarray]:
+def spectra(bias: np.ndarray, current: np.ndarray | None) -> list[np.ndarray]:
     """Rows of each spectrum: a new one starts where the bias sweep starts over."""
     sweep = current if current is not None else bias
     finite = np.flatnonzero(~np.isnan(sweep))
@@ -570,7 +572,7 @@ def analyse_didv(tables: Sequence[Table], options: argparse.Namespace) -> list[d
         series = options.series_resistance_ohm
         if series is None:
             series = settings["series_resistance_ohm"] or 0.0
-        for rows in _spectra(bias, table.find(CURRENT)):
+        for rows in spectra(bias, table.find(CURRENT)):
             kelvin = options.temperature_K or _mean(temperature[rows])
             usable = rows[np.isfinite(bias[rows]) & np.isfinite(didv[rows]) & (didv[rows] > 0)]
             window_mV = options.gap_window_mV or settings["gap_window_mV"] or (
@@ -600,6 +602,93 @@ def analyse_didv(tables: Sequence[Table], options: argparse.Namespace) -> list[d
             fit_report["error"] = str(error)
         reports.append({"gap_fit": fit_report})
     return reports
+
+
+def _day_crossed(temperature: np.ndarray, days: np.ndarray, kelvin: float) -> float:
+    """Days since synthesis at the leg's reading nearest ``kelvin``: when the sweep crossed that
+    Tc. While Tc falls by kelvins a day, the leg's mean day would misplace it (the procedure,
+    too, dates each leg's Tc at its crossing)."""
+    usable = np.flatnonzero(np.isfinite(temperature) & np.isfinite(days))
+    if math.isnan(kelvin) or usable.size == 0:
+        return math.nan
+    return float(days[usable[np.argmin(np.abs(temperature[usable] - kelvin))]])
+
+
+def _aging_visits(table: Table, points: dict[str, list[tuple[float, float]]]) -> list[dict]:
+    """A report per visit of an aging series (R(T) with days since synthesis), adding its
+    (days, Tc) point of each criterion to ``points``. A visit's Tc is the mean of its legs
+    through the transition, so a cooling-warming pair cancels the thermal lag; half their
+    spread is its uncertainty, as for the pairs of ``tc``."""
+    if not table.has(DAYS):
+        raise UsageError(f"{table.path}: R(T) without a days since synthesis column; aging needs the age of "
+                         "each visit (or give a two-column file of days, Tc points)")
+    days = table.need(DAYS)
+    temperature, visit = table.need(TEMPERATURE, 0), table.find(VISIT)
+    visits: dict[int, list[tuple[Curve, Any]]] = {}
+    for index, (curve, result) in enumerate(_transitions(table)):
+        # without visit numbers each leg stands alone: legs of different days cannot be paired
+        visits.setdefault(curve.group if visit is not None else index, []).append((curve, result))
+    reports = []
+    for legs in visits.values():
+        report: dict[str, Any] = {"file": str(table.path)}
+        if visit is not None:
+            report["visit"] = int(_mean(visit[legs[0][0].rows]))
+        report["sweeps"] = [curve.leg for curve, _ in legs]
+        crosses = [isinstance(result, TransitionResult) and result.has_transition for _, result in legs]
+        found = [leg for leg, through in zip(legs, crosses) if through]
+        reasons = [f"{curve.leg}: {result if isinstance(result, str) else result.message}"
+                   for (curve, result), through in zip(legs, crosses) if not through]
+        if not found:
+            report["error"] = "; ".join(reasons)
+            reports.append(report)
+            continue
+        if reasons:  # the visit's Tc rests on its other legs
+            report["note"] = "; ".join(reasons)
+        crossed = {name: np.array([_day_crossed(temperature[curve.rows], days[curve.rows], result.criteria()[name])
+                                   for curve, result in found]) for name in CRITERIA}
+        report["days_since_synthesis"] = _mean(crossed["midpoint"])
+        for name in CRITERIA:
+            tc = np.array([result.criteria()[name] for _, result in found])
+            finite = tc[~np.isnan(tc)]
+            spread = float(np.ptp(finite)) / 2 if finite.size > 1 else math.nan
+            report[f"{name}_K"] = Estimate(_mean(tc), spread)
+            if finite.size:
+                points.setdefault(name, []).append((_mean(crossed[name]), _mean(tc)))
+        reports.append(report)
+    return reports
+
+
+def analyse_aging(tables: Sequence[Table], options: argparse.Namespace) -> list[dict]:
+    """Tc of every visit, then Tc(days) fitted per criterion (paper 002's decay of Tc as
+    hydrogen leaves the cell); a table of (days, Tc) points is fitted as the criterion "given"."""
+    points: dict[str, list[tuple[float, float]]] = {}
+    reports = []
+    for table in tables:
+        if table.has(RESISTANCE):
+            reports.extend(_aging_visits(table, points))
+        else:
+            days, tc = table.need(DAYS, 0), table.need(TC, 1)
+            points.setdefault("given", []).extend(zip(days.tolist(), tc.tolist()))
+    errors = []
+    for criterion, pairs in points.items():
+        days, tc = (np.array(column, dtype=float) for column in zip(*pairs))
+        order = np.argsort(days, kind="stable")
+        report: dict[str, Any] = {"criterion": criterion, "days_since_synthesis": days[order].tolist(),
+                                  "tc_K": tc[order].tolist()}
+        try:
+            fit = fit_aging(days, tc)
+        except ValueError as error:
+            report["error"] = f"Tc ({criterion}) against days since synthesis: {error}"
+            errors.append(report["error"])
+        else:
+            report.update(tc0_K=fit.tc0_K, tc_final_K=fit.tc_final_K, tau_days=fit.tau_days,
+                          rms_residual_K=fit.rms_residual_K)
+        reports.append(report)
+    if len(errors) == len(points):
+        raise UsageError(errors[0] if errors else "no Tc found on any visit in the files")
+    return reports
+
+
 # ---- output --------------------------------------------------------------------------------
 
 # Key suffixes and the units they stand for, longest first so that "_T_per_K" is not read as "_K".
@@ -611,7 +700,8 @@ _UNITS = (("_A_cm2", "A/cm2"), ("_T_per_K", "T/K"), ("_meV", "meV"), ("_ohm", "o
 # Names as physicists write them; other keys are shown with spaces for underscores.
 _NAMES = {"tc": "Tc", "hc2_0": "Hc2(0)", "hc2_0_from_slope": "Hc2(0) from slope", "slope": "dHc2/dT at Tc",
           "ic": "Ic", "jc": "Jc", "jc0": "Jc(0)", "delta": "Delta", "delta0": "Delta(0)", "z": "Z",
-          "gamma": "Gamma", "ratio_2delta_over_kTc": "2 Delta(0)/kB Tc", "lambda_so": "lambda_so"}
+          "gamma": "Gamma", "ratio_2delta_over_kTc": "2 Delta(0)/kB Tc", "lambda_so": "lambda_so",
+          "tc0": "Tc at synthesis", "tc_final": "Tc final", "tau": "tau"}
 
 
 def _label(key: str) -> tuple[str, str]:
@@ -666,25 +756,8 @@ def _render_mapping(mapping: dict, indent: int, inherited_unit: str = "") -> lis
 # ---- the command ---------------------------------------------------------------------------
 
 ANALYSES: dict[str, Callable[[Sequence[Table], argparse.Namespace], list[dict]]] = {
-    "tc": analyse_tc, "hc2": analyse_hc2, "ic": analyse_ic, "didv": analyse_didv,
+    "tc": analyse_tc, "hc2": analyse_hc2, "ic": analyse_ic, "didv": analyse_didv, "aging": analyse_aging,
 }
-
-
-class _ParserExit(Exception):
-    def __init__(self, status: int):
-        self.status = status
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a mistake as one line and never calls sys.exit."""
-
-    def error(self, message: str):
-        raise UsageError(message)
-
-    def exit(self, status: int = 0, message: str | None = None):
-        if message:
-            print(message, file=sys.stderr, end="")
-        raise _ParserExit(status)
 
 
 def _positive(text: str) -> float:
@@ -708,14 +781,15 @@ def _non_negative(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="daclab analyze", description="Transition temperatures, Hc2(T), critical currents "
-                     "and gaps from data files, with standard errors.",
+    parser = CommandParser(prog="daclab analyze", description="Transition temperatures, Hc2(T), critical currents, "
+                     "gaps and the aging of Tc from data files, with standard errors.",
                      epilog="Mistakes in the command or the files: one line on stderr, exit code 2.")
-    commands = parser.add_subparsers(dest="analysis", metavar="tc|hc2|ic|didv", parser_class=_Parser)
+    commands = parser.add_subparsers(dest="analysis", metavar="tc|hc2|ic|didv|aging", parser_class=CommandParser)
     helps = {"tc": "transition temperatures of R(T) curves",
              "hc2": "Hc2(T) from R(T) curves at fields or from Tc(H) points",
              "ic": "critical current of I-V sweeps, Jc(T) pinning fit",
-             "didv": "BTK fit of dI/dV spectra, BCS fit of the gap"}
+             "didv": "BTK fit of dI/dV spectra, BCS fit of the gap",
+             "aging": "Tc of each visit against days since synthesis, exponential relaxation fit"}
     for name, text in helps.items():
         command = commands.add_parser(name, help=text, description=text)
         command.add_argument("files", nargs="+", metavar="FILE", help="a run's data file or a plain table")
@@ -762,13 +836,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         options = build_parser().parse_args(argv)
         if options.analysis is None:
-            raise UsageError("choose an analysis: tc, hc2, ic or didv (daclab analyze --help)")
+            raise UsageError("choose an analysis: tc, hc2, ic, didv or aging (daclab analyze --help)")
         tables = [read_table(path) for path in options.files]
         reports = ANALYSES[options.analysis](tables, options)
         errors = _errors(reports)
         if len(errors) == len(reports):  # nothing could be analysed: a mistake in the files
             raise UsageError(errors[0] if errors else "nothing to analyse in the files")
-    except _ParserExit as done:
+    except ParserExit as done:
         return done.status
     except (UsageError, ValueError, OSError) as error:
         print("daclab analyze: " + " ".join(str(error).split()), file=sys.stderr)

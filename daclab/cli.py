@@ -1,27 +1,39 @@
-"""The ``daclab`` command line: ``daclab demo`` runs the main job on the simulated cryostat,
-``daclab analyze`` analyses data files."""
+"""The ``daclab`` command: one entry point, one sub-command per job."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 
+# name -> (module, function, one line of help)
 COMMANDS = {
-    "demo": "a short overnight sequence on the simulated cryostat (see daclab.demo)",
-    "analyze": "Tc, Hc2, Ic or dI/dV from data files: daclab analyze tc|hc2|ic|didv FILE... [--json]",
+    "demo": ("daclab.demo", "main", "the main job: an overnight sequence on the virtual cryostat, then its report"),
+    "run": ("daclab.run_cli", "main_run", "run a sequence file: daclab run SEQUENCE [--sim [SAMPLE]] [--out DIR]"),
+    "resume": ("daclab.run_cli", "main_resume", "continue an interrupted sequence: daclab resume RUN_DIR"),
+    "analyze": ("daclab.analyze", "main", "Tc, Hc2, Ic, dI/dV or aging from data files: daclab analyze KIND FILE..."),
+    "report": ("daclab.report", "main", "figures and summary of a run: daclab report RUN_DIR"),
+    "runs": ("daclab.run_index", "main", "list and filter the runs of a data folder: daclab runs [--sample S]"),
+    "sim": ("daclab.sim_cli", "main", "the virtual cryostat's sample presets: daclab sim presets"),
 }
+
+
+def usage() -> str:
+    lines = ["usage: daclab COMMAND [options]    (daclab COMMAND --help for each)", "", "commands:"]
+    lines += [f"  {name:<8} {text}" for name, (_, _, text) in COMMANDS.items()]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print("usage: daclab COMMAND [options]\n\ncommands:")
-        for name, text in COMMANDS.items():
-            print(f"  {name:<8} {text}")
-        return 0 if not argv or argv[0] in ("-h", "--help") else 2
-    if argv[0] == "demo":
-        from daclab.demo import main as demo_main
-
-        return demo_main(argv[1:])
-    from daclab.analyze import main as analyze_main
-
-    return analyze_main(argv[1:])
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return 0
+    if argv[0] not in COMMANDS:
+        print(f"daclab: unknown command {argv[0]!r}\n\n{usage()}", file=sys.stderr)
+        return 2
+    module, function, _ = COMMANDS[argv[0]]
+    command = getattr(importlib.import_module(module), function)
+    try:
+        return command(argv[1:])
+    except SystemExit as exit_:  # argparse's --help and usage errors
+        return exit_.code if isinstance(exit_.code, int) else 2

@@ -113,7 +113,7 @@ class LabProcedure(Procedure):
             try:
                 template.value = value
             except (TypeError, ValueError) as error:
-                raise LimitError(f"{template.name} ({name}) = {value!r} is not allowed: {_allowed(template)}"
+                raise LimitError(f"{template.name} ({name}) = {value!r} is not allowed: {allowed_values(template)}"
                                  f" ({error})") from None
             setattr(self, name, template.value)
 
@@ -307,10 +307,13 @@ class LabProcedure(Procedure):
     def stabilise(self, kelvin: float, tolerance_K: float, stable_s: float, timeout_s: float,
                   rate_K_per_min: float | None = None) -> float:
         """Go to ``kelvin`` (at ``rate_K_per_min`` if given) and wait until it holds; returns the
-        temperature then read. Raises :class:`Stopped` on a stop request, TimeoutError on time-out."""
+        temperature then read. Raises :class:`Stopped` on a stop request, TimeoutError when it does
+        not hold ``timeout_s`` after the ramp would have arrived (the ramp's own time is not the
+        controller's fault: from 300 K to 2 K at 1 K/min is five hours)."""
         controller = self.role("temperature")
+        ramp_s = abs(controller.temperature() - kelvin) / rate_K_per_min * 60.0 if rate_K_per_min else 0.0
         controller.set_setpoint(kelvin, rate_K_per_min=rate_K_per_min)
-        if not controller.wait_for_temperature(kelvin, tolerance_K, stable_s, timeout_s,
+        if not controller.wait_for_temperature(kelvin, tolerance_K, stable_s, timeout_s + ramp_s,
                                                poll_s=min(1.0, stable_s or 1.0), should_stop=self.should_stop):
             self.raise_if_stopped()
         return controller.temperature()
@@ -381,7 +384,7 @@ class LabProcedure(Procedure):
         return dt.datetime.fromtimestamp(self._start_timestamp).astimezone().isoformat(timespec="seconds")
 
 
-def _allowed(parameter: Parameter) -> str:
+def allowed_values(parameter: Parameter) -> str:
     if isinstance(parameter, (FloatParameter, IntegerParameter)):
         units = f" {parameter.units}" if parameter.units else ""
         return f"allowed range [{parameter.minimum:g}, {parameter.maximum:g}]{units}"

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from pymeasure.experiment import Results
 
+from daclab import runner
 from daclab.analysis.conductance import process_spectrum
 from daclab.analysis.critical import critical_current_from_iv
 from daclab.analysis.gap_fit import fit_btk
@@ -22,6 +23,7 @@ from daclab.procedures import rt_sweep
 from daclab.procedures.critical_current import CriticalCurrent
 from daclab.procedures.field_series import FieldSeries
 from daclab.sim.sample import load_sample
+from test_procedure_rt_sweep import simulated_lab
 
 
 def write_results(path, procedure, rows):
@@ -107,15 +109,22 @@ def test_tc_of_plain_tables_with_units_in_the_header_or_no_header_at_all(lace, t
     assert plain["sweep"] == "cooling"  # told from the temperature going down
 
 
-def test_tc_of_an_aging_series_gives_each_visit_with_its_days_since_synthesis(tmp_path, capsys):
+def aging_file(path, days_of_visits):
+    """An Aging data file of one cooling leg per visit through the LaH10 cell's Tc of that day
+    (the whole leg taken on that day)."""
     sample = load_sample("lah10_aging")
     rows = []
-    for visit, days in enumerate((0.0, 3.0, 10.0), 1):
+    for visit, days in enumerate(days_of_visits, 1):
         temperatures = np.arange(sample.tc_at_age(days) + 20.0, sample.tc_at_age(days) - 15.0, -0.25)
         for row, resistance in zip(rt_rows(sample, temperatures, "cooling", seed=visit),
                                    sample.resistance(temperatures, 0.0, days)):
             rows.append({**row, rt_sweep.RESISTANCE: resistance, aging.DAYS: days, aging.VISIT: visit})
-    path = write_results(tmp_path / "aging.csv", aging.Aging(visits=3), rows)
+    return write_results(path, aging.Aging(visits=len(days_of_visits)), rows)
+
+
+def test_tc_of_an_aging_series_gives_each_visit_with_its_days_since_synthesis(tmp_path, capsys):
+    sample = load_sample("lah10_aging")
+    path = aging_file(tmp_path / "aging.csv", (0.0, 3.0, 10.0))
     visits = run_json(capsys, "tc", path)
     assert [v["days_since_synthesis"] for v in visits] == [0.0, 3.0, 10.0]
     for report in visits:
@@ -305,6 +314,95 @@ def test_didv_of_a_plain_table_takes_its_temperature_from_the_command_line(ceh9,
                                                    normalised=False).delta_meV.value
 
 
+# ---- aging ----------------------------------------------------------------------------------
+
+
+AGING_VISITS = 8
+AGING_RATE_K_PER_MIN = 0.5
+
+
+@pytest.fixture(scope="module")
+def aging_run(tmp_path_factory):
+    """The Aging procedure on the decaying LaH10 cell: eight visits three days apart, each a
+    cooling and a warming leg (their mean cancels the thermal lag). (data file, outcome, sample)."""
+    path = tmp_path_factory.mktemp("aging") / "aging.csv"
+    with simulated_lab("lah10_aging", 250.0) as lab:
+        procedure = aging.Aging(lab=lab, visits=AGING_VISITS, interval_days=3.0, upper_K=180.0, lower_K=65.0,
+                                direction=rt_sweep.BOTH, rate_K_per_min=AGING_RATE_K_PER_MIN, point_every_K=2.0,
+                                readings_per_point=1, reading_interval_s=0.0, return_rate_K_per_min=5.0,
+                                standby_K=250.0)
+        outcome = runner.run(procedure, path)
+        sample = lab.world.sample
+    assert outcome.status == "finished", outcome.error
+    return str(path), outcome, sample
+
+
+def test_aging_of_a_run_finds_each_visit_at_the_true_tc_and_the_preset_decay(aging_run, capsys):
+    path, outcome, sample = aging_run
+    reports = run_json(capsys, "aging", path)
+    visits = [r for r in reports if "visit" in r]
+    fits = {r["criterion"]: r for r in reports if "criterion" in r}
+    assert [v["visit"] for v in visits] == list(range(1, AGING_VISITS + 1))
+    assert all(v["sweeps"] == ["cooling", "warming"] and "note" not in v for v in visits)
+
+    # The thermometer leads the sample by the cell's lag (300 s, less the world's 10 s steps / 2):
+    # it reads Tc low while cooling and high while warming, hours and kelvins of aging apart.
+    lag_K = AGING_RATE_K_PER_MIN / 60.0 * (300.0 - 5.0)
+    for visit in visits:
+        day = visit["days_since_synthesis"]
+        # the procedure dates each leg's Tc from its own clock while measuring
+        legs = [r for r in outcome.analysis if r["kind"] == "tc" and r["visit"] == visit["visit"]]
+        assert [leg["direction"] for leg in legs] == ["cooling", "warming"]
+        assert day == pytest.approx(np.mean([leg["days_since_synthesis"] for leg in legs]), abs=0.005)
+        cooling, warming = (sample.tc_at_age(leg["days_since_synthesis"]) + sign * lag_K
+                            for leg, sign in zip(legs, (-1, 1)))
+        assert visit["midpoint_K"]["stderr"] == pytest.approx(abs(warming - cooling) / 2, abs=0.1)
+        # the mean of the legs is the sample's Tc on the visit's day: the lag cancels
+        assert abs(visit["midpoint_K"]["value"] - sample.tc_at_age(day)) < 0.1
+
+    for criterion in ("onset", "midpoint", "zero", "intersection"):
+        assert fits[criterion]["tau_days"]["value"] == pytest.approx(sample.aging_time_constant_days, rel=0.1)
+    midpoint = fits["midpoint"]
+    assert midpoint["tau_days"]["value"] == pytest.approx(sample.aging_time_constant_days, rel=0.01)
+    assert midpoint["days_since_synthesis"] == [v["days_since_synthesis"] for v in visits]
+    assert abs(midpoint["tc_final_K"]["value"] - sample.tc_final_K) < 1.0
+    assert abs(midpoint["tc0_K"]["value"] - sample.tc_K) < 1.0
+    assert midpoint["tau_days"]["stderr"] > 0
+
+    code, text, err = run(capsys, "aging", path)
+    assert code == 0 and err == ""
+    assert re.search(r"^tau +[0-9.]+ \+- [0-9.e-]+ days$", text, re.MULTILINE)
+    assert re.search(r"^Tc final +[0-9.]+ \+- [0-9.e-]+ K$", text, re.MULTILINE)
+
+
+def test_aging_of_a_table_of_days_and_tc_points(tmp_path, capsys):
+    sample = load_sample("lah10_aging")
+    days = np.array([0.0, 1.0, 2.0, 3.5, 5.0, 7.0, 10.0, 14.0, 20.0, 28.0])
+    tc = np.array([sample.tc_at_age(day) for day in days])
+    named = _write(tmp_path / "named.csv", "Days since synthesis (day),Tc (K)\n"
+                   + "".join(f"{d},{t}\n" for d, t in zip(days, tc)))
+    bare = _write(tmp_path / "bare.txt", "".join(f"{d} {t}\n" for d, t in zip(days, tc)))
+    for path in (named, bare):
+        (fit,) = run_json(capsys, "aging", path)
+        assert fit["criterion"] == "given" and fit["days_since_synthesis"] == days.tolist()
+        assert fit["tau_days"]["value"] == pytest.approx(sample.aging_time_constant_days, rel=1e-4)
+        assert fit["tc_final_K"]["value"] == pytest.approx(sample.tc_final_K, abs=1e-3)
+        assert fit["tc0_K"]["value"] == pytest.approx(sample.tc_K, abs=1e-3)
+        assert fit["rms_residual_K"] < 1e-3
+
+
+def test_aging_of_two_files_fits_their_points_together(tmp_path, capsys):
+    sample = load_sample("lah10_aging")
+    early, late = (0.0, 2.0, 4.0), (8.0, 15.0, 25.0)
+    files = [_write(tmp_path / f"part{i}.csv", "days,Tc\n" + "".join(f"{d},{sample.tc_at_age(d)}\n" for d in part))
+             for i, part in enumerate((early, late))]
+    (fit,) = run_json(capsys, "aging", *files)
+    assert fit["days_since_synthesis"] == list(early + late)
+    assert fit["tau_days"]["value"] == pytest.approx(sample.aging_time_constant_days, rel=1e-4)
+    code, out, err = run(capsys, "aging", files[0])  # three days alone cannot fix three parameters
+    assert code == 2 and "at least 4" in err
+
+
 # ---- mistakes --------------------------------------------------------------------------------
 
 
@@ -331,6 +429,16 @@ MISTAKES = {
     "unknown analysis": (lambda tmp: ["fit", "x.csv"], "invalid choice"),
     "no analysis": (lambda tmp: [], "choose an analysis"),
     "no file": (lambda tmp: ["tc"], "FILE"),
+    "aging: too few visits": (lambda tmp: ["aging", aging_file(tmp / "aging.csv", (0.0, 3.0, 10.0))],
+                              "3 usable (days, tc_K) points; at least 4 are needed"),
+    "aging: too few points": (lambda tmp: ["aging", _write(tmp / "d.csv", "days,Tc\n0,160\n3,125\n6,108\n")],
+                              "at least 4 are needed"),
+    "aging: one day only": (lambda tmp: ["aging", _write(tmp / "d.csv", "days,Tc\n" + "2,130\n" * 5)],
+                            "at least 3 different days"),
+    "aging: wrong columns": (lambda tmp: ["aging", _iv_file(tmp)], "no days since synthesis column"),
+    "aging: R(T) without days": (lambda tmp: ["aging", _write(tmp / "rt.csv", "Temperature (K),Resistance (ohm)\n"
+                                                              "170,1\n160,0.5\n150,0\n")],
+                                 "without a days since synthesis column"),
 }
 
 

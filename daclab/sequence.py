@@ -1,0 +1,275 @@
+"""Run a sequence of measurements into a run folder, and resume one that was interrupted.
+
+The sequence (a :class:`daclab.sequence_file.SequenceSpec`, from a file or from a script) is
+validated whole before anything is opened. Each step then runs through :func:`daclab.runner.run`
+into its own data file in a new run folder (:mod:`daclab.rundir`), one after the other on the same
+lab; every step start and end, every segment of a measurement and every live result goes into
+the folder's journal, synced before the run goes on. After the last step the report is written
+and the run index updated.
+
+A run killed at any moment (power cut, SIGKILL) leaves data files that parse and a journal that
+says which steps and segments were finished. :func:`resume` continues such a run in the same
+folder: finished steps are left alone; of the interrupted step the finished segments are kept
+and skipped, the rows of the segment in flight are moved aside (``.interrupted-N.csv``: kept, not
+part of the data), and the step goes on from there, appending to its file. The data of a resumed
+run is therefore that of an uninterrupted run except for the segment that was retaken.
+
+Example::
+
+    from daclab.sequence import run_sequence
+    from daclab.sequence_file import load_sequence
+
+    outcome = run_sequence(load_sequence("overnight.yaml"), out="data",
+                           simulation={"sample": "ceh9_cell1"})
+    print(outcome.status, outcome.run_dir)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from daclab import __version__, runner
+from daclab.lab import Lab, load_lab
+from daclab.rundir import (DEFAULT_ROOT, IDENTITY_NAME, LOG_NAME, SEQUENCE_NAME, Journal,
+                           new_run_dir, now_iso, read_identity, step_file_name, write_json_atomic)
+from daclab.sequence_file import SequenceSpec, load_sequence
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SIMULATION = {"sample": "ceh9_cell1", "seed": 0, "start_K": 300.0}
+
+
+@dataclasses.dataclass
+class StepReport:
+    """What a step's progress callback receives: which step, how far, and the estimate of the rest."""
+
+    step: int
+    steps: int
+    kind: str
+    percent: float = 0.0
+    eta_s: float = math.nan
+
+
+@dataclasses.dataclass
+class SequenceOutcome:
+    status: str  # finished, aborted or failed
+    run_dir: Path
+    steps: list[runner.RunOutcome]
+    report_dir: Path | None = None
+    error: str | None = None
+
+
+ProgressCallback = Callable[[StepReport], None]
+
+
+def run_sequence(spec: SequenceSpec, out: str | Path = DEFAULT_ROOT, simulation: dict[str, Any] | None = None,
+                 should_stop: Callable[[], bool] = lambda: False, progress: ProgressCallback | None = None,
+                 report: bool = True) -> SequenceOutcome:
+    """Run every step of ``spec`` into a new run folder under ``out``.
+
+    simulation: None for the lab the sequence names, or the virtual cryostat's settings
+    (``sample``, ``seed``, ``start_K``, ``speedup``; missing ones from DEFAULT_SIMULATION).
+    Every step is built and checked before the lab is opened (a LimitError names the step).
+    """
+    _check_steps(spec)
+    simulation = None if simulation is None else {**DEFAULT_SIMULATION, **simulation}
+    run_dir = new_run_dir(out, spec.name)
+    (run_dir / SEQUENCE_NAME).write_text(spec.to_yaml(), encoding="utf-8")
+    identity = {
+        "sequence": spec.name, "sequence_file": str(spec.source), "run_dir": str(run_dir.resolve()),
+        "started": now_iso(), "lab": "simulated" if simulation else str(spec.lab_file),
+        "sample": _sample_dict(spec), "simulation": simulation,
+        "steps": [{"step": step.index, "kind": step.kind, "file": step_file_name(step.index, step.kind),
+                   "parameters": step.parameters} for step in spec.steps],
+        "estimated_duration_s": spec.estimated_duration_s(),
+        "daclab_version": __version__,
+    }
+    write_json_atomic(run_dir / IDENTITY_NAME, identity)
+    Journal(run_dir).append("sequence start", name=spec.name, steps=len(spec.steps))
+    return _run_steps(spec, run_dir, simulation, first_step=1, done_segments=set(), should_stop=should_stop,
+                      progress=progress, report=report)
+
+
+def resume(run_dir: str | Path, should_stop: Callable[[], bool] = lambda: False,
+           progress: ProgressCallback | None = None, report: bool = True) -> SequenceOutcome:
+    """Continue an interrupted run in its own folder (see the module docstring). A run whose
+    steps all finished gets its report and index entry written again, and nothing measured."""
+    run_dir = Path(run_dir)
+    if not (run_dir / SEQUENCE_NAME).exists() or not (run_dir / IDENTITY_NAME).exists():
+        raise FileNotFoundError(f"{run_dir} is not a run folder (no {SEQUENCE_NAME} and {IDENTITY_NAME})")
+    spec = load_sequence(run_dir / SEQUENCE_NAME)
+    identity = read_identity(run_dir)
+    state = journal_state(Journal(run_dir))
+    first = next((step.index for step in spec.steps if step.index not in state.finished_steps), None)
+    if state.finished or first is None:  # killed after the last step, while writing the report
+        log.info("%s: every step finished; only the report and the index are brought up to date", run_dir)
+        if not state.finished:
+            Journal(run_dir).append("sequence end", status="finished", error=None)
+        report_dir = _write_report(run_dir) if report else None
+        _record(run_dir)
+        return SequenceOutcome("finished", run_dir, [], report_dir)
+    kind = spec.steps[first - 1].kind
+    done = state.done_segments.get(first, {})
+    path = run_dir / step_file_name(first, kind)
+    if path.exists():
+        if done:
+            runner.set_aside_tail(path, max(offset for offset in done.values()))
+        else:
+            _set_aside_whole(path)
+    Journal(run_dir).append("sequence resume", step=first, done_segments=sorted(done))
+    return _run_steps(spec, run_dir, identity.get("simulation"), first_step=first, done_segments=set(done),
+                      should_stop=should_stop, progress=progress, report=report)
+
+
+@dataclasses.dataclass
+class JournalState:
+    finished: bool
+    finished_steps: set[int]
+    done_segments: dict[int, dict[str, int]]  # step -> {segment key: file offset after it}
+
+
+def journal_state(journal: Journal) -> JournalState:
+    """What a run's journal says was finished (the last word on each step counts)."""
+    finished, finished_steps, done = False, set(), {}
+    for event in journal.events():
+        kind, step = event.get("event"), event.get("step")
+        if kind == "sequence end":
+            finished = event.get("status") == "finished"
+        elif kind == "step end" and event.get("status") == "finished":
+            finished_steps.add(step)
+        elif kind == "segment done":
+            done.setdefault(step, {})[event["key"]] = int(event["offset"])
+        elif kind == "segment discard":
+            done.get(step, {}).pop(event["key"], None)
+    return JournalState(finished, finished_steps, done)
+
+
+def _run_steps(spec: SequenceSpec, run_dir: Path, simulation: dict | None, first_step: int,
+               done_segments: set[str], should_stop: Callable[[], bool], progress: ProgressCallback | None,
+               report: bool) -> SequenceOutcome:
+    journal = Journal(run_dir)
+    outcomes: list[runner.RunOutcome] = []
+    status, error = "finished", None
+    handler = _attach_log(run_dir)
+    try:
+        lab = _open_lab(spec, simulation)
+        with lab:
+            for step in spec.steps[first_step - 1:]:
+                path = run_dir / step_file_name(step.index, step.kind)
+                procedure = step.build(lab=lab)
+                procedure.suspenders = list(spec.suspenders)
+                resuming = step.index == first_step and bool(done_segments)
+                if resuming:
+                    procedure.done_segments = set(done_segments)
+                journal.append("step start", step=step.index, kind=step.kind, file=path.name, resumed=resuming)
+                log.info("step %d/%d: %s -> %s", step.index, len(spec.steps), step.kind, path.name)
+                outcome = runner.run(procedure, path, should_stop=should_stop, append=resuming,
+                                     on_event=_journal_events(journal, step, len(spec.steps), progress))
+                outcomes.append(outcome)
+                journal.append("step end", step=step.index, status=outcome.status, points=outcome.points,
+                               error=outcome.error)
+                _record(run_dir, running=True)
+                if outcome.status != "finished":
+                    status, error = outcome.status, outcome.error
+                    break
+    except Exception as failure:  # the lab would not open, or the engine itself failed: say so in the journal
+        log.exception("sequence %s failed", spec.name)
+        status, error = "failed", f"{type(failure).__name__}: {failure}"
+    journal.append("sequence end", status=status, error=error)
+    report_dir = None
+    if report:
+        report_dir = _write_report(run_dir)
+    _record(run_dir)
+    logging.getLogger().removeHandler(handler)
+    handler.close()
+    return SequenceOutcome(status, run_dir, outcomes, report_dir, error)
+
+
+def _journal_events(journal: Journal, step, steps: int, progress: ProgressCallback | None):
+    state = StepReport(step.index, steps, step.kind)
+
+    def on_event(topic: str, record: Any) -> None:
+        if topic == "segment":
+            journal.append(f"segment {record['state']}", step=step.index,
+                           **{k: v for k, v in record.items() if k != "state"})
+        elif topic == "analysis":
+            journal.append("analysis", step=step.index, record=record)
+        elif topic in ("suspend", "resume"):
+            journal.append(topic, step=step.index, **record)
+        elif topic == "progress":
+            state.percent = float(record)
+        elif topic == "eta" and progress is not None:  # always follows a "progress"
+            state.eta_s = float(record)
+            progress(state)
+
+    return on_event
+
+
+def _check_steps(spec: SequenceSpec) -> None:
+    """Build and check every step, as the file loader did (a script's spec may be hand-made)."""
+    for step in spec.steps:
+        step.build().check()
+
+
+def _open_lab(spec: SequenceSpec, simulation: dict | None) -> Lab:
+    if simulation is None:
+        if spec.simulation_model and load_lab(spec.lab_file).simulation is not None:
+            return Lab.open(spec.lab_file, sample=spec.simulation_sample())  # a simulated lab takes the sample file's model
+        return Lab.open(spec.lab_file)
+    settings = {k: v for k, v in simulation.items() if v is not None}
+    if spec.simulation_model and settings.get("sample") == spec.simulation_model:
+        settings["sample"] = spec.simulation_sample()  # the model without the keys naming the sample
+    return Lab.open("simulated", **settings)
+
+
+def _sample_dict(spec: SequenceSpec) -> dict[str, Any]:
+    sample = dataclasses.asdict(spec.sample)
+    if isinstance(sample.get("pressure_GPa"), float) and math.isnan(sample["pressure_GPa"]):
+        sample["pressure_GPa"] = None
+    return sample
+
+
+def _set_aside_whole(path: Path) -> None:
+    """An interrupted step with no finished segment starts a fresh file; the old one is kept aside."""
+    number = 1
+    while (moved := path.with_name(f"{path.stem}.interrupted-{number}{path.suffix}")).exists():
+        number += 1
+    shutil.move(path, moved)
+    log.warning("%s had no finished segment; moved to %s and the step starts again", path.name, moved.name)
+
+
+def _attach_log(run_dir: Path) -> logging.Handler:
+    handler = logging.FileHandler(run_dir / LOG_NAME, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    return handler
+
+
+def _write_report(run_dir: Path) -> Path | None:
+    from daclab.report import write_report
+
+    try:
+        return write_report(run_dir)
+    except Exception:  # a report that cannot be drawn must not hide that the data are there
+        log.exception("the report of %s could not be written", run_dir)
+        return None
+
+
+def _record(run_dir: Path, running: bool = False) -> None:
+    """Bring the run index of the data root up to date with this run (rebuildable, so best effort)."""
+    from daclab.run_index import RunIndex
+
+    try:
+        with RunIndex.at(run_dir.parent) as index:
+            index.record_run(run_dir, running=running)
+    except Exception:
+        log.exception("the run index could not record %s", run_dir)
