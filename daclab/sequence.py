@@ -247,6 +247,8 @@ def _attach_log(run_dir: Path) -> logging.Handler:
     handler = logging.FileHandler(run_dir / LOG_NAME, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
+    # daclab's own account of the run; other libraries only when they warn (pymeasure logs every parameter)
+    handler.addFilter(lambda record: record.name.startswith("daclab") or record.levelno >= logging.WARNING)
     root = logging.getLogger()
     root.addHandler(handler)
     if root.level > logging.INFO or root.level == logging.NOTSET:
