@@ -121,8 +121,11 @@ def resume(run_dir: str | Path, should_stop: Callable[[], bool] = lambda: False,
             runner.set_aside_tail(path, max(offset for offset in done.values()))
         else:
             _set_aside_whole(path)
+    simulation = identity.get("simulation")
+    if simulation:  # a real cryostat stays where it was when the software died; the virtual one must be told
+        simulation = {**simulation, "start_K": _last_temperature(run_dir, first) or simulation.get("start_K")}
     Journal(run_dir).append("sequence resume", step=first, done_segments=sorted(done))
-    return _run_steps(spec, run_dir, identity.get("simulation"), first_step=first, done_segments=set(done),
+    return _run_steps(spec, run_dir, simulation, first_step=first, done_segments=set(done),
                       should_stop=should_stop, progress=progress, report=report)
 
 
@@ -232,6 +235,27 @@ def _sample_dict(spec: SequenceSpec) -> dict[str, Any]:
     if isinstance(sample.get("pressure_GPa"), float) and math.isnan(sample["pressure_GPa"]):
         sample["pressure_GPa"] = None
     return sample
+
+
+def _last_temperature(run_dir: Path, up_to_step: int) -> float | None:
+    """The temperature of the last row written by the steps up to ``up_to_step`` (files moved
+    aside included: they hold the latest rows), None when no row has one."""
+    latest: tuple[float, float] | None = None  # (file modification time, kelvin)
+    for path in sorted(run_dir.glob("*.csv")):
+        if int(path.name.split("_", 1)[0]) > up_to_step:
+            continue
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
+        columns = lines[0].split(",") if lines else []
+        if len(lines) < 2 or "Temperature (K)" not in columns:
+            continue
+        cells = lines[-1].split(",")
+        try:
+            kelvin = float(cells[columns.index("Temperature (K)")])
+        except (ValueError, IndexError):
+            continue
+        if math.isfinite(kelvin) and (latest is None or path.stat().st_mtime >= latest[0]):
+            latest = (path.stat().st_mtime, kelvin)
+    return None if latest is None else latest[1]
 
 
 def _set_aside_whole(path: Path) -> None:

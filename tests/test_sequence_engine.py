@@ -34,7 +34,7 @@ SEQUENCE = {
                       "return_rate_K_per_min": 5.0, "thermalise_s": 300.0, "stable_s": 30.0}},
         {"wait": {"minutes": 30}},
         {"critical_current": {"temperatures_K": "60, 64, 67", "max_current_mA": 80.0, "step_mA": 2.0,
-                              "stop_voltage_mV": 0.1, "thermalise_s": 300.0, "stable_s": 30.0,
+                              "stop_voltage_mV": 0.1, "thermalise_s": 1800.0, "stable_s": 30.0,
                               "width_um": 30.0, "thickness_um": 1.0}},
     ],
 }
