@@ -91,6 +91,11 @@ class StepAnalysis:
             return default
         return self.table.parameters.get(name, default).strip() or default
 
+    def criterion(self, name: str) -> str:
+        """The Tc criterion a '#Parameters:' entry chose; the default one when absent or unknown."""
+        chosen = self.parameter_text(name, DEFAULT_CRITERION)
+        return chosen if chosen in CRITERIA else DEFAULT_CRITERION
+
 
 @dataclasses.dataclass
 class RunAnalysis:
@@ -206,8 +211,7 @@ def _analyse_rt(step: StepAnalysis) -> None:
 
 def _analyse_field_series(step: StepAnalysis) -> None:
     """Tc(H) per criterion with WHH and GL fits; the "hc2" section at the run's own criterion."""
-    criterion = step.parameter_text(FieldSeries.hc2_criterion.name, DEFAULT_CRITERION)
-    criterion = criterion if criterion in CRITERIA else DEFAULT_CRITERION
+    criterion = step.criterion(FieldSeries.hc2_criterion.name)
     step.reports = _without_file(analyse_hc2([step.table], _options("hc2", step.path)))
     fits = next((report for report in step.reports if report.get("criterion") == criterion), None)
     if fits is None:
@@ -266,8 +270,7 @@ def _analyse_didv(step: StepAnalysis) -> None:
 def _analyse_aging(step: StepAnalysis) -> None:
     """Tc of every visit against the days since synthesis and its exponential relaxation, per
     criterion; the "aging" section at the criterion the run followed."""
-    criterion = step.parameter_text(Aging.aging_criterion.name, DEFAULT_CRITERION)
-    criterion = criterion if criterion in CRITERIA else DEFAULT_CRITERION
+    criterion = step.criterion(Aging.aging_criterion.name)
     step.reports = _without_file(analyse_aging([step.table], _options("aging", step.path)))
     fit = next((report for report in step.reports if report.get("criterion") == criterion), None)
     if fit is None:

@@ -63,11 +63,11 @@ def format_duration(seconds: float) -> str:
 
 
 def print_plan(spec: SequenceSpec, out: TextIO) -> None:
-    total = spec.estimated_duration_s()
+    durations = spec.step_durations_s()
+    total = sum(seconds for seconds in durations if math.isfinite(seconds))
     print(f"Sequence '{spec.name}': {len(spec.steps)} steps, estimated {format_duration(total)} of lab time", file=out)
-    for step in spec.steps:
-        estimate = step.build().estimated_duration_s()
-        print(f"  {step.index:2d}. {step.kind:<26} {format_duration(estimate)}", file=out)
+    for step, seconds in zip(spec.steps, durations):
+        print(f"  {step.index:2d}. {step.kind:<26} {format_duration(seconds)}", file=out)
 
 
 def print_outcome(outcome: SequenceOutcome, out: TextIO) -> None:

@@ -82,10 +82,19 @@ class _PointWriter:
             self.stream.flush()
             moved = set_aside_tail(self.path, offset)
             self.stream.seek(0, os.SEEK_END)
-            self.points -= self.points_before + self.points - points
+            self.points = points - self.points_before
             return {**record, "moved_to": moved.name if moved else None, "offset": offset, "points": points}
         offset, points = self.position()
         return {**record, "offset": offset, "points": points}
+
+
+def aside_path(path: Path) -> Path:
+    """The first free ``name.interrupted-N.csv`` beside ``path``, for rows that are kept but are
+    not the step's data."""
+    number = 1
+    while (moved := path.with_name(f"{path.stem}.interrupted-{number}{path.suffix}")).exists():
+        number += 1
+    return moved
 
 
 def set_aside_tail(path: str | Path, offset: int) -> Path | None:
@@ -106,9 +115,7 @@ def set_aside_tail(path: str | Path, offset: int) -> Path | None:
         return None
     header = b"".join(line for line in head.splitlines(keepends=True) if line.startswith(b"#"))
     columns = next((line for line in head.splitlines(keepends=True) if not line.startswith(b"#")), b"")
-    number = 1
-    while (moved := path.with_name(f"{path.stem}.interrupted-{number}{path.suffix}")).exists():
-        number += 1
+    moved = aside_path(path)
     with open(moved, "wb") as stream:
         stream.write(header + columns + tail)
         stream.flush()

@@ -260,9 +260,7 @@ def _last_temperature(run_dir: Path, up_to_step: int) -> float | None:
 
 def _set_aside_whole(path: Path) -> None:
     """An interrupted step with no finished segment starts a fresh file; the old one is kept aside."""
-    number = 1
-    while (moved := path.with_name(f"{path.stem}.interrupted-{number}{path.suffix}")).exists():
-        number += 1
+    moved = runner.aside_path(path)
     shutil.move(path, moved)
     log.warning("%s had no finished segment; moved to %s and the step starts again", path.name, moved.name)
 

@@ -251,7 +251,6 @@ class LabProcedure(Procedure):
                 value = body()
             except Suspended as suspension:
                 self.emit("segment", {"key": key, "state": "discard", "reason": str(suspension)})
-                self._in_segment = False
                 self._wait_until_clear(suspension)
                 continue
             finally:

@@ -65,13 +65,13 @@ def segment_column(path):
     return "Sweep direction" if "rt_sweep" in path.name else "Setpoint (K)"
 
 
-def test_a_sequence_runs_every_step_into_its_run_folder(uninterrupted):
+def test_a_sequence_runs_every_step_into_its_run_folder(uninterrupted, sequence_file):
     assert uninterrupted.status == "finished", uninterrupted.error
     run_dir = uninterrupted.run_dir
     assert [p.name for p in step_files(run_dir)] == ["01_rt_sweep.csv", "02_wait.csv", "03_critical_current.csv"]
     identity = json.loads((run_dir / IDENTITY_NAME).read_text())
     assert identity["sample"]["name"] == "CeH9 test cell" and identity["simulation"]["sample"] == "ceh9_cell1"
-    assert load_sequence(run_dir / SEQUENCE_NAME).steps == load_sequence(run_dir / SEQUENCE_NAME).steps
+    assert load_sequence(run_dir / SEQUENCE_NAME) == load_sequence(sequence_file)  # what resume reads back
     events = [e["event"] for e in Journal(run_dir).events()]
     assert events[0] == "sequence start" and events[-1] == "sequence end"
     assert events.count("step start") == events.count("step end") == 3
