@@ -31,12 +31,14 @@ import dataclasses
 import importlib
 import inspect
 import math
+import threading
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from daclab import roles
+from daclab.connection_lock import guard
 from daclab.limits import SoftwareLimits
 
 ROLE_KINDS: dict[str, type] = {
@@ -215,6 +217,12 @@ class Lab:
         self.role(role_name)
         return self._instruments[self.config.roles[role_name].instrument_key]
 
+    def exclusive(self, role_name: str) -> threading.RLock:
+        """The lock of the connection behind a role, to hold across several reads that must form
+        one snapshot (``with lab.exclusive("temperature"): ...``); each single query holds it
+        anyway (:mod:`daclab.connection_lock`)."""
+        return guard(self.instrument(role_name))
+
     def identity(self, role_name: str) -> str:
         """The instrument's own identification (*IDN?) behind a role, for the data file header."""
         instrument = self.instrument(role_name)
@@ -244,6 +252,7 @@ class Lab:
             if not binding.adapter and "limits" in inspect.signature(driver).parameters:
                 kwargs["limits"] = self.config.limits  # a driver that plays the role itself checks them
             instrument = driver(binding.resource, **kwargs)
+            guard(instrument)  # the status panel reads it from another thread
             self._instruments[binding.instrument_key] = instrument
         role = instrument
         if binding.adapter:

@@ -4,8 +4,8 @@ The order is pymeasure's Worker's (startup, metadata into the header, execute, s
 case), and the file is a pymeasure Results file that pymeasure's own tools open; what differs is
 that nothing waits in a queue: every point is written and flushed before the procedure goes on,
 and the file is synced to disk every few seconds, so a crash loses at most the point in flight.
-Scripts, the sequence engine and the tests run procedures this way; the GUI uses pymeasure's
-Worker in a thread.
+Scripts, the sequence engine, the window (on a worker thread) and the tests run procedures
+this way.
 """
 
 from __future__ import annotations
@@ -141,7 +141,8 @@ def run(procedure, data_path: str | Path, should_stop: Callable[[], bool] = lamb
     safe, and the outcome says "failed" with the error; every point emitted before is in the file.
     ``append``: continue an existing file of the same procedure (a resumed step): its header and
     rows stay as they are and the new rows follow them.
-    Segment events of the procedure (topic "segment") reach ``on_event`` with the file's byte
+    Every point reaches ``on_event`` as topic "results" once it is in the file (a display
+    shows only what is saved). Segment events of the procedure (topic "segment") reach ``on_event`` with the file's byte
     offset and row count; a discarded segment's rows are moved aside (:func:`set_aside_tail`).
     """
     path = Path(data_path)
@@ -157,10 +158,13 @@ def run(procedure, data_path: str | Path, should_stop: Callable[[], bool] = lamb
     def emit(topic: str, record: Any) -> None:
         if topic == "results":
             writer.write(record)
+            on_event(topic, record)
         elif topic == "batch results":
             columns = list(record)
             for values in zip(*(record[c] for c in columns)):
-                writer.write(dict(zip(columns, values)))
+                row = dict(zip(columns, values))
+                writer.write(row)
+                on_event("results", row)
         elif topic == "segment" and writer is not None:
             on_event(topic, writer.segment(record))
         else:

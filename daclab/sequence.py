@@ -26,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -37,7 +38,7 @@ from daclab import __version__, runner
 from daclab.lab import Lab, load_lab
 from daclab.rundir import (DEFAULT_ROOT, IDENTITY_NAME, LOG_NAME, SEQUENCE_NAME, Journal,
                            new_run_dir, now_iso, read_identity, step_file_name, write_json_atomic)
-from daclab.sequence_file import SequenceSpec, load_sequence
+from daclab.sequence_file import SequenceSpec, StepSpec, load_sequence
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +66,25 @@ class SequenceOutcome:
 
 
 ProgressCallback = Callable[[StepReport], None]
+EventCallback = Callable[[StepSpec, str, Any], None]  # (step, topic, record), on the measuring thread
 
 
 def run_sequence(spec: SequenceSpec, out: str | Path = DEFAULT_ROOT, simulation: dict[str, Any] | None = None,
                  should_stop: Callable[[], bool] = lambda: False, progress: ProgressCallback | None = None,
-                 report: bool = True) -> SequenceOutcome:
+                 report: bool = True, lab: Lab | None = None, on_event: EventCallback | None = None) -> SequenceOutcome:
     """Run every step of ``spec`` into a new run folder under ``out``.
 
     simulation: None for the lab the sequence names, or the virtual cryostat's settings
     (``sample``, ``seed``, ``start_K``, ``speedup``; missing ones from DEFAULT_SIMULATION).
+    lab: an open lab to run on instead (the window keeps one open for a whole cooldown); it is
+    left open. on_event(step, topic, record): "step start" ({run_dir, data_path, resumed}),
+    everything the procedure reports (each point as "results" once saved, "analysis",
+    "segment", "progress", "eta"), then "step end" (its RunOutcome); for a display.
     Every step is built and checked before the lab is opened (a LimitError names the step).
     """
     _check_steps(spec)
+    if lab is not None:
+        simulation = _simulation_of(lab)
     simulation = None if simulation is None else {**DEFAULT_SIMULATION, **simulation}
     run_dir = new_run_dir(out, spec.name)
     (run_dir / SEQUENCE_NAME).write_text(spec.to_yaml(), encoding="utf-8")
@@ -92,7 +100,7 @@ def run_sequence(spec: SequenceSpec, out: str | Path = DEFAULT_ROOT, simulation:
     write_json_atomic(run_dir / IDENTITY_NAME, identity)
     Journal(run_dir).append("sequence start", name=spec.name, steps=len(spec.steps))
     return _run_steps(spec, run_dir, simulation, first_step=1, done_segments=set(), should_stop=should_stop,
-                      progress=progress, report=report)
+                      progress=progress, report=report, lab=lab, on_event=on_event)
 
 
 def resume(run_dir: str | Path, should_stop: Callable[[], bool] = lambda: False,
@@ -154,14 +162,13 @@ def journal_state(journal: Journal) -> JournalState:
 
 def _run_steps(spec: SequenceSpec, run_dir: Path, simulation: dict | None, first_step: int,
                done_segments: set[str], should_stop: Callable[[], bool], progress: ProgressCallback | None,
-               report: bool) -> SequenceOutcome:
+               report: bool, lab: Lab | None = None, on_event: EventCallback | None = None) -> SequenceOutcome:
     journal = Journal(run_dir)
     outcomes: list[runner.RunOutcome] = []
     status, error = "finished", None
     handler = _attach_log(run_dir)
     try:
-        lab = _open_lab(spec, simulation)
-        with lab:
+        with contextlib.nullcontext(lab) if lab is not None else _open_lab(spec, simulation) as lab:
             for step in spec.steps[first_step - 1:]:
                 path = run_dir / step_file_name(step.index, step.kind)
                 procedure = step.build(lab=lab)
@@ -170,12 +177,16 @@ def _run_steps(spec: SequenceSpec, run_dir: Path, simulation: dict | None, first
                 if resuming:
                     procedure.done_segments = set(done_segments)
                 journal.append("step start", step=step.index, kind=step.kind, file=path.name, resumed=resuming)
+                if on_event is not None:
+                    on_event(step, "step start", {"run_dir": run_dir, "data_path": path, "resumed": resuming})
                 log.info("step %d/%d: %s -> %s", step.index, len(spec.steps), step.kind, path.name)
                 outcome = runner.run(procedure, path, should_stop=should_stop, append=resuming,
-                                     on_event=_journal_events(journal, step, len(spec.steps), progress))
+                                     on_event=_journal_events(journal, step, len(spec.steps), progress, on_event))
                 outcomes.append(outcome)
                 journal.append("step end", step=step.index, status=outcome.status, points=outcome.points,
                                error=outcome.error)
+                if on_event is not None:
+                    on_event(step, "step end", outcome)
                 _record(run_dir, running=True)
                 if outcome.status != "finished":
                     status, error = outcome.status, outcome.error
@@ -193,10 +204,13 @@ def _run_steps(spec: SequenceSpec, run_dir: Path, simulation: dict | None, first
     return SequenceOutcome(status, run_dir, outcomes, report_dir, error)
 
 
-def _journal_events(journal: Journal, step, steps: int, progress: ProgressCallback | None):
+def _journal_events(journal: Journal, step, steps: int, progress: ProgressCallback | None,
+                    listener: EventCallback | None = None):
     state = StepReport(step.index, steps, step.kind)
 
     def on_event(topic: str, record: Any) -> None:
+        if listener is not None:
+            listener(step, topic, record)
         if topic == "segment":
             journal.append(f"segment {record['state']}", step=step.index,
                            **{k: v for k, v in record.items() if k != "state"})
@@ -228,6 +242,19 @@ def _open_lab(spec: SequenceSpec, simulation: dict | None) -> Lab:
     if spec.simulation_model and settings.get("sample") == spec.simulation_model:
         settings["sample"] = spec.simulation_sample()  # the model without the keys naming the sample
     return Lab.open("simulated", **settings)
+
+
+def _simulation_of(lab: Lab) -> dict[str, Any] | None:
+    """The settings that would open ``lab``'s virtual cryostat again where it is now (for a
+    resume); None for a real lab."""
+    if lab.world is None:
+        return None
+    settings = dataclasses.asdict(lab.config.simulation)
+    settings["start_K"] = round(float(lab.world.sample_temperature()), 3)
+    if not isinstance(settings.get("sample"), str):  # a model object: a resume uses the sequence's sample file
+        settings["sample"] = lab.world.sample.name
+    settings["speedup"] = None if math.isinf(settings["speedup"]) else settings["speedup"]
+    return settings
 
 
 def _sample_dict(spec: SequenceSpec) -> dict[str, Any]:

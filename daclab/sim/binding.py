@@ -218,6 +218,10 @@ def _wrap_match(device, twin: Twin) -> None:
     plain_match = device._match
 
     def match(query: bytes):
+        with twin.world.lock:  # one message at a time in a world shared by several threads
+            return _match_one(query)
+
+    def _match_one(query: bytes):
         world = twin.world
         fault = world.faults.check(device.name, world.clock.now())
         if fault == "disconnect":

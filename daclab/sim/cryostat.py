@@ -45,7 +45,10 @@ class VirtualCryostat:
         # Instrument-internal state that belongs with this world (buffers, configuration, modes),
         # keyed by device name; see Twin.state.
         self.instrument_state: dict[str, dict] = {}
-        self._lock = threading.RLock()
+        # Held by every instrument message (see daclab.sim.binding): the instruments of the
+        # window's status panel and of the measurement talk from two threads to one world.
+        self.lock = threading.RLock()
+        self._lock = self.lock
         self._t = self.clock.now()
         self._t0 = self._t
 
