@@ -2,9 +2,9 @@
 
 import sys
 
-from benchmarks import btk_fit, cooldown, whh_fit
+from benchmarks import btk_fit, cooldown, plot_redraw, whh_fit
 
-BENCHMARKS = [cooldown, btk_fit, whh_fit]
+BENCHMARKS = [cooldown, btk_fit, whh_fit, plot_redraw]
 
 
 def main() -> int:

@@ -13,6 +13,7 @@ COMMANDS = {
     "analyze": ("daclab.analyze", "main", "Tc, Hc2, Ic, dI/dV or aging from data files: daclab analyze KIND FILE..."),
     "report": ("daclab.report", "main", "figures and summary of a run: daclab report RUN_DIR"),
     "runs": ("daclab.run_index", "main", "list and filter the runs of a data folder: daclab runs [--sample S]"),
+    "gui": ("daclab.gui.app", "main", "the window at the cryostat: daclab gui --sim [SAMPLE] or --lab LAB_FILE"),
     "sim": ("daclab.sim_cli", "main", "the virtual cryostat's sample presets: daclab sim presets"),
 }
 

@@ -191,6 +191,9 @@ class Lab:
                                                      start_K=s.start_K, seed=s.seed))
         self._instruments: dict[tuple, Any] = {}
         self._roles: dict[str, Any] = {}
+        # two threads asking for a role at once (the status panel and a measurement) must get
+        # one driver, not two drivers with a lock each on one connection
+        self._opening = threading.Lock()
 
     @classmethod
     def open(cls, path_or_name: str | Path, **simulation: Any) -> Lab:
@@ -208,9 +211,10 @@ class Lab:
     def role(self, name: str):
         if name not in self.config.roles:
             raise KeyError(f"the lab has no role {name!r}; roles: {', '.join(self.config.roles)}")
-        if name not in self._roles:
-            self._roles[name] = self._build(self.config.roles[name])
-        return self._roles[name]
+        with self._opening:
+            if name not in self._roles:
+                self._roles[name] = self._build(self.config.roles[name])
+            return self._roles[name]
 
     def instrument(self, role_name: str):
         """The driver object behind a role (shared by the roles on one instrument)."""

@@ -382,9 +382,11 @@ class LakeShore350(StandardEventStatusMixin, Instrument):
 
     def __init__(self, adapter, name: str = "Lake Shore Model 350 Temperature Controller", *,
                  limits: SoftwareLimits | None = None, control_input: str = "A", control_output: int = 1,
-                 default_heater_range: int = 5, **kwargs):
+                 default_heater_range: int = 5, sample_input: str | None = None, **kwargs):
         if control_input not in INPUT_NUMBERS:
             raise ValueError(f"control_input = {control_input!r} is not an input; inputs: A, B, C, D")
+        if sample_input is not None and sample_input not in INPUT_NUMBERS:
+            raise ValueError(f"sample_input = {sample_input!r} is not an input; inputs: A, B, C, D (or none)")
         if control_output not in (1, 2):
             raise ValueError(f"control_output = {control_output!r} is not a heater output; heater outputs: 1, 2")
         if default_heater_range not in range(1, 6):
@@ -396,6 +398,9 @@ class LakeShore350(StandardEventStatusMixin, Instrument):
                                    "stop_bits": StopBits.one})
         super().__init__(adapter, name, includeSCPI=False, **kwargs)
         self.limits = limits or SoftwareLimits()
+        # the input of a thermometer on the cell itself, if one is wired (read for display only:
+        # the loop regulates on control_input)
+        self.sample_input = sample_input
         self.control_input = control_input
         self.control_output = control_output
         self.default_heater_range = default_heater_range

@@ -1,3 +1,4 @@
+import gc
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -8,6 +9,24 @@ import pyvisa  # noqa: E402
 from daclab import clock as clocks  # noqa: E402
 from daclab import sim  # noqa: E402
 from daclab.sim.sample import load_sample  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def garbage_collected_on_the_main_thread(request):
+    """In the window's tests, Python's cycle collector runs only on the main thread, between
+    tests, as the window arranges for itself (daclab.gui.main_window): a collection started by
+    a worker thread may delete a Qt object of the GUI thread and deadlock with it."""
+    if not request.module.__name__.startswith("test_gui"):
+        yield
+        return
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.collect()
+        if was_enabled:
+            gc.enable()
 
 
 @pytest.fixture

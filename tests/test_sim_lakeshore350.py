@@ -94,7 +94,9 @@ def test_a_setpoint_beyond_the_limits_changes_nothing_in_the_instrument(world, l
 
 def test_reading_status_and_input_type_through_the_twin(world, ls):
     assert ls.input_A.reading_status == ReadingStatus(0)
-    assert ls.input_B.reading_status == ReadingStatus.INVALID_READING  # no sensor on B
+    assert ls.input_C.reading_status == ReadingStatus.INVALID_READING  # no sensor on C
+    assert ls.input_B.reading_status == ReadingStatus(0)  # the cell body's thermometer reads the sample
+    assert ls.input_B.kelvin == pytest.approx(world.sample_temperature(), abs=0.01)
     assert ls.input_A.input_type.sensor_type is SensorType.NTC_RTD
     assert ls.input_A.celsius == pytest.approx(ls.input_A.kelvin - 273.15, abs=0.02)
     ls.input_A.input_type = (SensorType.DISABLED, 0, 0, 0, 1, 0)

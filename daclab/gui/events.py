@@ -25,8 +25,12 @@ class StepInfo:
 
     @property
     def title(self) -> str:
+        """A tab's name: the kind, the step's place and the time the run started (the run
+        folder's name begins with it, YYYYMMDD-HHMMSS), e.g. "rt sweep 2 - 21:37"."""
         label = self.kind.replace("_", " ")
-        return f"{self.index} {label}" + (f" ({self.sample_name})" if self.sample_name else "")
+        stamp = self.run_dir.name[:15]
+        started = f" - {stamp[9:11]}:{stamp[11:13]}" if len(stamp) == 15 and stamp[8] == "-" else ""
+        return f"{label} {self.index}{started}"
 
 
 @dataclasses.dataclass(frozen=True)

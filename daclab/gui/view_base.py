@@ -12,9 +12,13 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+import pyqtgraph as pg
 from qtpy.QtWidgets import QWidget
 
 from daclab.gui.events import StepInfo
+
+# Black on white, as the papers' figures (and as the exported PNGs are pasted into a logbook).
+pg.setConfigOptions(background="w", foreground="k")
 
 # step kind -> "module:class" of its view (imported when first needed)
 VIEW_CLASSES = {

@@ -1,9 +1,11 @@
-"""Lakeshore 350 twin: input A is the thermometer on the cell; outputs 1-2 heat the stage.
+"""Lakeshore 350 twin: input A is the control thermometer on the stage that holds the cell,
+input B a second one on the cell body, which follows the sample with its thermal lag; outputs
+1-2 heat the stage.
 
 Choices where the manual leaves room:
 - ``SETP?`` during a ramp returns the setpoint the loop is regulating to at that moment (the
   ramping value), which is what the front panel shows; ``RAMPST?`` tells whether it still moves.
-- Inputs B-D have no sensor: they read 0 K with status 1 (invalid reading).
+- Inputs C-D have no sensor: they read 0 K with status 1 (invalid reading).
 - A loop regulates only when OUTMODE names input A (1) as its control input.
 - ``INTYPE`` is kept per input; an input whose sensor type is 0 (disabled) reads 0 K with status
   1 (invalid), so disabling input A blinds the loop's thermometer as on the instrument. Units and
@@ -118,13 +120,14 @@ class Lakeshore350Twin(Twin):
     # ---- inputs -------------------------------------------------------------------------
 
     def _sensor_present(self, channel: str) -> bool:
-        """Only input A has a sensor wired (the Cernox on the cell), and only if not disabled."""
-        return channel == "A" and not self.state["input_type"]["A"].startswith("0,")
+        """Inputs A (stage) and B (cell body) have a Cernox wired, unless disabled."""
+        return channel in "AB" and not self.state["input_type"][channel].startswith("0,")
 
     def _kelvin(self, channel: str) -> float:
         if not self._sensor_present(channel):
             return 0.0
-        return self.world.stage_temperature() + self.world.thermometer_noise()
+        truth = self.world.stage_temperature() if channel == "A" else self.world.sample_temperature()
+        return truth + self.world.thermometer_noise()
 
     def _sensor_units(self, channel: str) -> float:
         return cernox_ohms(self._kelvin(channel)) if self._sensor_present(channel) else 0.0
