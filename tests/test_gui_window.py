@@ -171,3 +171,47 @@ def test_a_plot_exports_as_png(window, tmp_path):
     window.tabs.setCurrentWidget(view)
     path = window.export_current_view(tmp_path / "plot.png")
     assert path.exists() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_sample_tab_reads_the_simulated_sample(window):
+    sample = window.sample_panel.sample_info()
+    assert sample.name == window.lab.world.sample.name
+    assert sample.pressure_GPa == pytest.approx(window.lab.world.sample.pressure_GPa)
+    window.side_tabs.setCurrentWidget(window.sample_panel)
+    save_screenshot(window, "window_sample_tab")
+    window.side_tabs.setCurrentWidget(window.form)
+
+
+def test_daclab_gui_sim_opens_the_window_on_the_chosen_sample_and_speed(qapp, tmp_path, monkeypatch):
+    from qtpy.QtCore import QTimer
+
+    from daclab import cli
+
+    monkeypatch.chdir(tmp_path)
+    seen = {}
+
+    def look_and_close():
+        shown = [w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()
+                 and w.lab.world is not None and w.lab.world.sample.name.startswith("LaH10+x")]
+        seen.update(count=len(shown), speedup=shown[0].lab.world.clock.speedup, title=shown[0].windowTitle(),
+                    root=shown[0].data_root)
+        shown[0].close()
+        qapp.quit()  # other windows of the test session are still open
+
+    QTimer.singleShot(1000, look_and_close)
+    assert cli.main(["gui", "--sim", "lah10_aging", "--speedup", "3000"]) == 0
+    assert seen["count"] == 1 and seen["speedup"] == 3000.0 and "lah10_aging" in seen["title"]
+    assert str(seen["root"]) == "daclab-sim"  # rehearsals stay out of the real data folder
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["gui"], "--lab LAB_FILE"),
+    (["gui", "--sim", "no_such_sample"], "no_such_sample"),
+    (["gui", "--sim", "--speedup", "0"], "--speedup = 0.0"),
+    (["gui", "--sim", "--start-K", "500"], "allowed range [1.5, 320] K"),
+])
+def test_daclab_gui_refuses_bad_options_with_a_clear_line(arguments, message, capsys):
+    from daclab import cli
+
+    assert cli.main(arguments) == 2
+    assert message in capsys.readouterr().err
