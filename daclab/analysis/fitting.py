@@ -88,3 +88,13 @@ def plain(value: Any, nan: Any = math.nan) -> Any:
     if isinstance(value, (float, np.floating)):
         return float(value) if math.isfinite(value) else (nan if math.isnan(value) else float(value))
     return value
+
+
+def finite_number(value: Any) -> float:
+    """``value`` as a float; NaN for anything that is not a finite number (text, blanks,
+    infinities), which the fits drop like any missing reading."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number if math.isfinite(number) else math.nan

@@ -35,9 +35,15 @@ from .aging import MINIMUM_POINTS as AGING_MINIMUM_POINTS
 from .aging import AgingResult, fit_aging
 from .conductance import Spectrum
 from .critical import JcFitResult, fit_jc
+from .fitting import finite_number
 from .gap_fit import BtkFitResult, GapFitResult, analyse_spectrum, fit_btk, fit_gap
 from .hc2_fit import Hc2FitResult, fit_hc2
-from .transitions import CRITERIA, MINIMUM_POINTS, TransitionResult, transition_temperatures
+from .transitions import (
+    CRITERIA,
+    MINIMUM_POINTS,
+    TransitionResult,
+    transition_temperatures,
+)
 
 __all__ = [
     "BackgroundFit", "Hc2Fits", "LiveAging", "LiveBtk", "LiveGap", "LiveHc2", "LiveJc", "LiveResult",
@@ -178,15 +184,6 @@ class BackgroundFit:
             log.exception("%s: on_result callback failed", self._name)
 
 
-def _number(value: Any) -> float:
-    """``value`` as a float; NaN for anything that is not a finite number (the fits drop NaN)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return number if math.isfinite(number) else math.nan
-
-
 class _LiveFitter:
     """What every live fitter shares: the background runner and access to its results."""
 
@@ -230,7 +227,7 @@ class LiveSeries(_LiveFitter):
 
     def add(self, *values: Any) -> None:
         """One point: a value per column, in the order of the fit's arguments. Returns at once."""
-        numbers = [_number(value) for value in values]
+        numbers = [finite_number(value) for value in values]
         with self._lock:
             for column, number in zip(self._columns, numbers):
                 column.append(number)
@@ -314,11 +311,11 @@ class LiveHc2(_LiveFitter):
     def add(self, field_T: float, tc_K: Mapping[str, float] | TransitionResult) -> None:
         found = tc_K.criteria() if isinstance(tc_K, TransitionResult) else tc_K
         try:
-            numbers = {name: _number(found.get(name, math.nan)) for name in self.criteria}
+            numbers = {name: finite_number(found.get(name, math.nan)) for name in self.criteria}
         except AttributeError:  # not a mapping: the field counts, with nothing found at it
             numbers = dict.fromkeys(self.criteria, math.nan)
         with self._lock:
-            self._points.append((_number(field_T), numbers))
+            self._points.append((finite_number(field_T), numbers))
             count = len(self._points)
         self._runner.submit(count, points=count)
 
@@ -386,7 +383,7 @@ class LiveBtk(_LiveCurves):
 
     def add_spectrum(self, bias_mV, conductance, temperature_K: float) -> int:
         bias, values = _copy(bias_mV), _copy(conductance)
-        return self._submit_curve((bias, values, _number(temperature_K)), bias.size)
+        return self._submit_curve((bias, values, finite_number(temperature_K)), bias.size)
 
     def _fit_spectrum(self, snapshot) -> BtkFitResult:
         bias, values, temperature = snapshot
@@ -425,15 +422,15 @@ class LiveSpectrum(_LiveCurves):
 
     def add(self, bias_V: float, didv_S: float) -> None:
         with self._lock:
-            self._bias.append(_number(bias_V))
-            self._didv.append(_number(didv_S))
+            self._bias.append(finite_number(bias_V))
+            self._didv.append(finite_number(didv_S))
 
     def complete(self, temperature_K: float) -> int:
         """End the spectrum being measured (taken at ``temperature_K``) and queue its fit; its index."""
         with self._lock:
             bias, didv = np.array(self._bias), np.array(self._didv)
             self._bias, self._didv = [], []
-        return self._submit_curve((bias, didv, _number(temperature_K)), bias.size)
+        return self._submit_curve((bias, didv, finite_number(temperature_K)), bias.size)
 
     def _process_and_fit(self, snapshot) -> SpectrumFit:
         bias, didv, temperature = snapshot
@@ -498,6 +495,6 @@ def _copy(values) -> np.ndarray:
         return np.array(values, dtype=float).ravel()
     except (TypeError, ValueError):
         try:
-            return np.array([_number(value) for value in values], dtype=float)
+            return np.array([finite_number(value) for value in values], dtype=float)
         except TypeError:
             return np.array([], dtype=float)

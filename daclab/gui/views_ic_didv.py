@@ -26,7 +26,12 @@ from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from daclab.analysis.bcs import bcs_gap_ratio
 from daclab.analysis.constants import BCS_2DELTA_OVER_KTC
-from daclab.analysis.critical import JC_MODELS, critical_current_from_iv, differential_resistance
+from daclab.analysis.critical import (
+    JC_MODELS,
+    critical_current_from_iv,
+    differential_resistance,
+)
+from daclab.analysis.fitting import finite_number
 from daclab.analysis.live import LiveGap, LiveJc, LiveResult, LiveSpectrum
 from daclab.analysis.pinning import critical_current_density_A_cm2
 from daclab.gui.events import StepInfo
@@ -52,14 +57,6 @@ LEGEND_LINE_PX = 20
 
 # ---- helpers shared by the two views ------------------------------------------------------------
 
-def _number(value: Any) -> float:
-    """A cell of a row as a float; NaN for text, blanks and anything else that is no number."""
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
-
-
 def _setting(step: StepInfo, procedure: type, name: str) -> Any:
     """A step parameter, or the procedure's default when the sequence left it out."""
     value = step.parameters.get(name)
@@ -68,7 +65,7 @@ def _setting(step: StepInfo, procedure: type, name: str) -> Any:
 
 def _float_setting(step: StepInfo, procedure: type, name: str) -> float:
     value = _setting(step, procedure, name)
-    number = _number(value)
+    number = finite_number(value)
     if not math.isfinite(number):
         raise LimitError(f"{name} = {value!r} is not a number; the step's parameters must give one")
     return number
@@ -320,22 +317,22 @@ class CriticalCurrentView(_PlotsView):
 
     def add_rows(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
-            setpoint = _number(row.get(IC_SETPOINT))
+            setpoint = finite_number(row.get(IC_SETPOINT))
             current = self._temperatures[-1] if self._temperatures else None
             if current is None or current.complete or not _same_setpoint(current.setpoint_K, setpoint):
                 if current is not None:
                     self._complete(current)
                 current = self._new_temperature(setpoint)
-            polarity = -1 if _number(row.get(IC_POLARITY)) < 0 else 1
+            polarity = -1 if finite_number(row.get(IC_POLARITY)) < 0 else 1
             sweep = current.sweeps.get(polarity) or self._new_sweep(current, polarity)
-            sweep.add(_number(row.get(IC_CURRENT)), _number(row.get(IC_VOLTAGE)), _number(row.get(IC_TEMPERATURE)))
+            sweep.add(finite_number(row.get(IC_CURRENT)), finite_number(row.get(IC_VOLTAGE)), finite_number(row.get(IC_TEMPERATURE)))
 
     def add_analysis(self, record: dict[str, Any]) -> None:
         """An "ic" record says the procedure is done with a temperature: it joins the fit now."""
         if record.get("kind") != "ic" or not self._temperatures:
             return
         current = self._temperatures[-1]
-        if _same_setpoint(current.setpoint_K, _number(record.get("setpoint_K"))):
+        if _same_setpoint(current.setpoint_K, finite_number(record.get("setpoint_K"))):
             self._complete(current)
 
     def end_step(self, status: str) -> None:
@@ -621,27 +618,27 @@ class ConductanceView(_PlotsView):
 
     def add_rows(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
-            current_A = _number(row.get(didv_procedure.CURRENT))
+            current_A = finite_number(row.get(didv_procedure.CURRENT))
             spectrum = self._spectra[-1] if self._spectra else None
             # every sweep runs from -I_max up: a current below the last one starts the next spectrum
             if spectrum is None or spectrum.complete or current_A < spectrum.last_current_A:
                 if spectrum is not None:
                     self._complete(spectrum)
-                spectrum = self._new_spectrum(_number(row.get(didv_procedure.TEMPERATURE)))
+                spectrum = self._new_spectrum(finite_number(row.get(didv_procedure.TEMPERATURE)))
             self._add_point(spectrum, row, current_A)
 
     def _add_point(self, spectrum: _Spectrum, row: dict[str, Any], current_A: float) -> None:
-        bias_V = _number(row.get(didv_procedure.BIAS))
-        didv_S = _number(row.get(didv_procedure.DIDV))
+        bias_V = finite_number(row.get(didv_procedure.BIAS))
+        didv_S = finite_number(row.get(didv_procedure.DIDV))
         spectrum.last_current_A = current_A
-        spectrum.temperature_K.append(_number(row.get(didv_procedure.TEMPERATURE)))
+        spectrum.temperature_K.append(finite_number(row.get(didv_procedure.TEMPERATURE)))
         usable = math.isfinite(bias_V) and math.isfinite(didv_S) and didv_S > 0
         if not usable:  # left out as the procedure leaves it out of its own processing
             return
         self._live_spectrum.add(bias_V, didv_S)
         if math.isnan(spectrum.reference_S):
             spectrum.reference_S = didv_S
-        shown = _number(row.get(didv_procedure.NORMALISED))
+        shown = finite_number(row.get(didv_procedure.NORMALISED))
         if not math.isfinite(shown):
             shown = didv_S / spectrum.reference_S
         spectrum.curve.append(bias_V * 1e3, shown + spectrum.offset)

@@ -33,6 +33,7 @@ import pyqtgraph as pg
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
+from daclab.analysis.fitting import finite_number
 from daclab.analysis.live import (
     Hc2Fits,
     LiveAging,
@@ -87,15 +88,6 @@ FITTER_CLOSE_TIMEOUT_S = 1.0
 
 
 # ---- small helpers -------------------------------------------------------------------------
-
-
-def _number(value: Any) -> float:
-    """A cell as a float; NaN for text, blanks and infinities."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return number if math.isfinite(number) else math.nan
 
 
 def _styled_plot(plot: pg.PlotItem, bottom: tuple[str, str], left: tuple[str, str], si_prefix_left: bool = False,
@@ -181,7 +173,7 @@ def _parameter_numbers(parameters: dict[str, Any], name: str) -> list[float]:
     if value is None:
         return []
     if isinstance(value, (list, tuple)):
-        return [number for number in map(_number, value) if not math.isnan(number)]
+        return [number for number in map(finite_number, value) if not math.isnan(number)]
     try:
         return parse_numbers(name, str(value), "", "")
     except LimitError:
@@ -398,7 +390,7 @@ class _RTView(MeasurementView):
                 self._legs.append(self._new_leg(direction, group, row))
                 made = True
             for column, name in zip(columns, (TEMPERATURE, RESISTANCE, FIELD, DAYS)):
-                column.append(_number(row.get(name)))
+                column.append(finite_number(row.get(name)))
         flush()
         if made:
             self._legs_added()
@@ -719,7 +711,7 @@ class FieldSeriesView(_FamilyView):
         return self.series_plot
 
     def _group(self, row: dict[str, Any]) -> float:
-        return _number(row.get(FIELD))
+        return finite_number(row.get(FIELD))
 
     def _same_group(self, group: float, other: float) -> bool:
         if math.isnan(group) or math.isnan(other):
@@ -727,7 +719,7 @@ class FieldSeriesView(_FamilyView):
         return abs(group - other) <= FIELD_MATCH_T + FIELD_MATCH_RELATIVE * abs(group)
 
     def _record_matches(self, leg: _Leg, record: dict[str, Any]) -> bool:
-        return self._same_group(leg.group, _number(record.get("field_T")))
+        return self._same_group(leg.group, finite_number(record.get("field_T")))
 
     def _new_leg(self, direction: str, group: float, row: dict[str, Any]) -> _Leg:
         label = "field not read" if math.isnan(group) else f"{round(group, 2):g} T"
@@ -826,7 +818,7 @@ class AgingView(_FamilyView):
         super().__init__(step, parent, ("Time since synthesis", "days"), ("T<sub>c</sub>", "K"),
                          f"T<sub>c</sub> ({criterion}) of each visit")
         self._legs_per_visit = 2 if step.parameters.get("direction") == f"{COOLING} and {WARMING}" else 1
-        visits = _number(step.parameters.get("visits"))
+        visits = finite_number(step.parameters.get("visits"))
         self._planned_visits = [] if math.isnan(visits) else [1.0, visits]
         self.fit_line = pg.PlotDataItem([], [], name="exponential fit from 4 visits on", pen=_pen(FIT_COLOURS["whh"]))
         self.series_plot.addItem(self.fit_line)
@@ -841,16 +833,16 @@ class AgingView(_FamilyView):
         return self.series_plot
 
     def _group(self, row: dict[str, Any]) -> float:
-        return _number(row.get(VISIT))
+        return finite_number(row.get(VISIT))
 
     def _same_group(self, group: float, other: float) -> bool:
         return math.isnan(group) or math.isnan(other) or group == other
 
     def _record_matches(self, leg: _Leg, record: dict[str, Any]) -> bool:
-        return self._same_group(leg.group, _number(record.get("visit")))
+        return self._same_group(leg.group, finite_number(record.get("visit")))
 
     def _new_leg(self, direction: str, group: float, row: dict[str, Any]) -> _Leg:
-        days = _number(row.get(DAYS))
+        days = finite_number(row.get(DAYS))
         label = "visit" if math.isnan(group) else f"visit {group:g}"
         if not math.isnan(days):
             label += f" ({days:.1f} d)"
@@ -967,10 +959,10 @@ class ActionView(MeasurementView):
     def add_rows(self, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        minutes = np.array([_number(row.get(ELAPSED)) for row in rows]) / 60.0
-        self.temperature.append(minutes, [_number(row.get(TEMPERATURE)) for row in rows])
-        self.setpoint.append(minutes, [_number(row.get(SETPOINT)) for row in rows])
-        fields = np.array([_number(row.get(FIELD)) for row in rows])
+        minutes = np.array([finite_number(row.get(ELAPSED)) for row in rows]) / 60.0
+        self.temperature.append(minutes, [finite_number(row.get(TEMPERATURE)) for row in rows])
+        self.setpoint.append(minutes, [finite_number(row.get(SETPOINT)) for row in rows])
+        fields = np.array([finite_number(row.get(FIELD)) for row in rows])
         self.field.append(minutes, fields)
         self._field_read |= bool(np.isfinite(fields).any())
 
