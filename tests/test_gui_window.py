@@ -18,17 +18,17 @@ RUN_TIMEOUT_MS = 120_000
 
 # Coarse versions of the papers' protocols, so that each runs in seconds on the instant clock.
 QUICK = {
-    "rt_sweep": {"upper_K": 110.0, "lower_K": 80.0, "direction": "cooling and warming", "rate_K_per_min": 1.0,
+    "rt_sweep": {"upper_K": 115.0, "lower_K": 60.0, "direction": "cooling and warming", "rate_K_per_min": 1.0,
                  "point_every_K": 0.25, "readings_per_point": 1, "reading_interval_s": 0.0,
                  "return_rate_K_per_min": 5.0, "thermalise_s": 300.0, "stable_s": 30.0},
-    "field_series": {"fields_T": "0, 3, 6", "upper_K": 110.0, "lower_K": 70.0, "rate_K_per_min": 1.0,
+    "field_series": {"fields_T": "0, 3, 6", "upper_K": 115.0, "lower_K": 55.0, "rate_K_per_min": 1.0,
                      "point_every_K": 0.5, "readings_per_point": 1, "reading_interval_s": 0.0,
                      "return_rate_K_per_min": 5.0, "thermalise_s": 300.0, "field_rate_T_per_min": 0.5},
     "critical_current": {"temperatures_K": "60, 64, 67", "max_current_mA": 80.0, "step_mA": 2.0,
                          "stop_voltage_mV": 0.1, "thermalise_s": 600.0, "stable_s": 30.0},
     "differential_conductance": {"max_current_A": 6e-3, "bias_points": 151, "gap_window_mV": 80.0,
                                  "temperatures_K": "2, 40, 70", "stable_s": 30.0, "thermalise_s": 60.0},
-    "aging": {"visits": 4, "interval_days": 1.0, "upper_K": 110.0, "lower_K": 80.0, "rate_K_per_min": 1.0,
+    "aging": {"visits": 4, "interval_days": 1.0, "upper_K": 115.0, "lower_K": 60.0, "rate_K_per_min": 1.0,
               "point_every_K": 0.5, "readings_per_point": 1, "reading_interval_s": 0.0,
               "return_rate_K_per_min": 5.0, "standby_K": 150.0},
     "set_temperature": {"setpoint_K": 100.0, "rate_K_per_min": 5.0},
