@@ -159,7 +159,8 @@ def _dataclass_from(source: str, section: str, cls, values: dict):
         raise LabFileError(f"{source}: {section}: {error}") from None
 
 
-def _import(spec: str):
+def import_driver(spec: str):
+    """The class (or factory) a lab file names as 'module:Class' in daclab.instruments."""
     module_name, class_name = spec.split(":", 1)
     module = importlib.import_module(f"daclab.instruments.{module_name}")
     try:
@@ -248,7 +249,7 @@ class Lab:
     def _build(self, binding: RoleBinding):
         instrument = self._instruments.get(binding.instrument_key)
         if instrument is None:
-            driver = _import(binding.driver)
+            driver = import_driver(binding.driver)
             kwargs = dict(binding.options)
             library = visa_library_argument(binding.visa_library)
             if library:
@@ -260,7 +261,7 @@ class Lab:
             self._instruments[binding.instrument_key] = instrument
         role = instrument
         if binding.adapter:
-            role = _import(binding.adapter)(instrument, limits=self.config.limits, **binding.adapter_options)
+            role = import_driver(binding.adapter)(instrument, limits=self.config.limits, **binding.adapter_options)
         expected = ROLE_KINDS[binding.kind]
         if not isinstance(role, expected):
             raise LabFileError(f"roles.{binding.name}: {type(role).__name__} does not implement {expected.__name__}")

@@ -209,6 +209,7 @@ def test_daclab_gui_sim_opens_the_window_on_the_chosen_sample_and_speed(qapp, tm
     (["gui", "--sim", "no_such_sample"], "no_such_sample"),
     (["gui", "--sim", "--speedup", "0"], "--speedup = 0.0"),
     (["gui", "--sim", "--start-K", "500"], "allowed range [1.5, 320] K"),
+    (["gui", "--sim", "--lab", "simulated"], "exclude each other"),
 ])
 def test_daclab_gui_refuses_bad_options_with_a_clear_line(arguments, message, capsys):
     from daclab import cli

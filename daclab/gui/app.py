@@ -40,6 +40,8 @@ def parser() -> argparse.ArgumentParser:
 
 def open_lab(args: argparse.Namespace) -> tuple[Lab, str]:
     """The lab the window runs on, and its lab-file name for the checks of the form."""
+    if args.sim is not None and args.lab is not None:
+        raise ValueError("--sim and --lab exclude each other: the window runs on one lab")
     if args.sim is not None:
         if not (args.speedup > 0):
             raise ValueError(f"--speedup = {args.speedup} is not allowed; it must be > 0 (inf = instant)")

@@ -363,7 +363,6 @@ class MainWindow(QMainWindow):
 
     def _running_changed(self, running: bool) -> None:
         if not running:
-            self.progress.setValue(self.progress.value())
             self.eta_label.setText("queue held after an abort" if self.controller.paused else "")
 
     # ---- closing ------------------------------------------------------------------------

@@ -19,7 +19,6 @@ What is read, through the lab's roles (so any brand that plays them works):
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import math
 import threading
 import time
@@ -29,6 +28,7 @@ from qtpy.QtCore import QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from daclab import clock
+from daclab.lab import LabFileError, import_driver
 
 NAN = math.nan
 STALE_AFTER_S = 5.0
@@ -156,10 +156,9 @@ def _read_magnet(lab, problems: list[str]) -> dict[str, Any]:
 def _driver_has_source_switch(binding) -> bool:
     """Whether the driver class named in the lab file reads an output switch, decided without
     opening the instrument (a bridge the measurement does not use stays closed)."""
-    module_name, class_name = binding.driver.split(":", 1)
     try:
-        driver = getattr(importlib.import_module(f"daclab.instruments.{module_name}"), class_name)
-    except (ImportError, AttributeError):
+        driver = import_driver(binding.driver)
+    except (ImportError, LabFileError):
         return False
     return hasattr(driver, SOURCE_SWITCH)
 
