@@ -36,7 +36,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
-from daclab.analysis.aging import fit_aging
+from daclab.analysis.aging import day_crossed, fit_aging
 from daclab.analysis.critical import JC_MODELS, critical_current_from_iv, fit_jc
 from daclab.analysis.fitting import Estimate, plain
 from daclab.analysis.gap_fit import analyse_spectrum, fit_gap
@@ -49,8 +49,9 @@ from daclab.procedures.critical_current import CriticalCurrent
 from daclab.procedures.differential_conductance import DifferentialConductance
 
 HC2_MODELS = ("whh", "gl")  # fitted unless --model says otherwise (paper 000 shows both)
-
-
+# Fields closer than this (absolute + relative) are one R(T) curve; the magnet holds to ~1e-4 T.
+FIELD_MATCH_T = 0.005
+FIELD_MATCH_RELATIVE = 0.001
 
 
 # ---- reading data files --------------------------------------------------------------------
@@ -319,7 +320,7 @@ def curves(table: Table) -> list[Curve]:
     temperature = table.need(TEMPERATURE, 0)
     field, days, direction = table.find(FIELD), table.find(DAYS), table.words(DIRECTION)
     groups = _subdivide([np.arange(temperature.size)], table.find(VISIT), 0.0)
-    groups = _subdivide(groups, field, 0.005, 0.001)
+    groups = _subdivide(groups, field, FIELD_MATCH_T, FIELD_MATCH_RELATIVE)
     found = []
     for group, rows in enumerate(groups):
         if direction is not None:
@@ -604,16 +605,6 @@ def analyse_didv(tables: Sequence[Table], options: argparse.Namespace) -> list[d
     return reports
 
 
-def _day_crossed(temperature: np.ndarray, days: np.ndarray, kelvin: float) -> float:
-    """Days since synthesis at the leg's reading nearest ``kelvin``: when the sweep crossed that
-    Tc. While Tc falls by kelvins a day, the leg's mean day would misplace it (the procedure,
-    too, dates each leg's Tc at its crossing)."""
-    usable = np.flatnonzero(np.isfinite(temperature) & np.isfinite(days))
-    if math.isnan(kelvin) or usable.size == 0:
-        return math.nan
-    return float(days[usable[np.argmin(np.abs(temperature[usable] - kelvin))]])
-
-
 def _aging_visits(table: Table, points: dict[str, list[tuple[float, float]]]) -> list[dict]:
     """A report per visit of an aging series (R(T) with days since synthesis), adding its
     (days, Tc) point of each criterion to ``points``. A visit's Tc is the mean of its legs
@@ -644,7 +635,7 @@ def _aging_visits(table: Table, points: dict[str, list[tuple[float, float]]]) ->
             continue
         if reasons:  # the visit's Tc rests on its other legs
             report["note"] = "; ".join(reasons)
-        crossed = {name: np.array([_day_crossed(temperature[curve.rows], days[curve.rows], result.criteria()[name])
+        crossed = {name: np.array([day_crossed(temperature[curve.rows], days[curve.rows], result.criteria()[name])
                                    for curve, result in found]) for name in CRITERIA}
         report["days_since_synthesis"] = _mean(crossed["midpoint"])
         for name in CRITERIA:

@@ -15,6 +15,7 @@ standard errors.
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import lmfit
 import numpy as np
@@ -108,3 +109,14 @@ def fit_aging(days, tc_K) -> AgingResult:
         tc0_K=values["tc0_K"], tc_final_K=values["tc_final_K"], tau_days=values["tau_days"],
         days=d, tc_K=tc, residuals_K=residuals, rms_residual_K=float(np.sqrt(np.mean(residuals**2))),
     )
+
+
+def day_crossed(temperature_K, days, kelvin: float) -> float:
+    """Days since synthesis at the reading of one R(T) leg nearest ``kelvin``: when the sweep
+    crossed that Tc. While Tc falls by kelvins a day, the leg's mean day would misplace it (the
+    procedure, too, dates each leg's Tc at its crossing). NaN without a usable reading."""
+    temperature, days = np.asarray(temperature_K, dtype=float), np.asarray(days, dtype=float)
+    usable = np.flatnonzero(np.isfinite(temperature) & np.isfinite(days))
+    if math.isnan(kelvin) or usable.size == 0:
+        return math.nan
+    return float(days[usable[np.argmin(np.abs(temperature[usable] - kelvin))]])

@@ -8,6 +8,7 @@ scales, pressure_from(name, value) converts, and PressureReading keeps value and
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -41,6 +42,13 @@ def _as_result(arr):
     return float(arr) if np.ndim(arr) == 0 else arr
 
 
+# Readings of an unstressed cell on each scale.
+AK2006_NU0_CM1 = 1334.0
+EREMETS2023_NU0_CM1 = 1332.5
+MAO1986_LAMBDA0_NM = 694.24
+RUBY2020_LAMBDA0_NM = 694.25
+
+
 def diamond_edge_akahama2006(nu_cm1):
     """Pressure in GPa from the high-frequency edge of the stressed-diamond Raman band.
 
@@ -49,7 +57,7 @@ def diamond_edge_akahama2006(nu_cm1):
     nu_cm1: edge wavenumber in cm-1, 1200-2600.
     """
     nu = _checked("nu_cm1", nu_cm1, DIAMOND_EDGE_RANGE_CM1, "cm-1")
-    x = (nu - 1334.0) / 1334.0
+    x = (nu - AK2006_NU0_CM1) / AK2006_NU0_CM1
     return _as_result(547.0 * x * (1.0 + (3.75 - 1.0) * x / 2.0))
 
 
@@ -60,7 +68,7 @@ def diamond_edge_eremets2023(nu_cm1):
     150-250 GPa; M. I. Eremets et al., 2023). nu_cm1 in cm-1, 1200-2600.
     """
     nu = _checked("nu_cm1", nu_cm1, DIAMOND_EDGE_RANGE_CM1, "cm-1")
-    x = (nu - 1332.5) / 1332.5
+    x = (nu - EREMETS2023_NU0_CM1) / EREMETS2023_NU0_CM1
     return _as_result(517.0 * x + 764.0 * x * x)
 
 
@@ -130,7 +138,7 @@ def ruby_mao1986(lambda_nm, T_K=None):
     (H. K. Mao, J. Xu and P. M. Bell, J. Geophys. Res. 91, 4673 (1986)). lambda_nm in nm,
     680-820; with T_K (K) the line is first corrected to 296 K by ruby_temperature_shift_nm.
     """
-    ratio = _ruby_ratio(lambda_nm, 694.24, T_K)
+    ratio = _ruby_ratio(lambda_nm, MAO1986_LAMBDA0_NM, T_K)
     return _as_result(1904.0 / 7.665 * (ratio**7.665 - 1.0))
 
 
@@ -141,7 +149,7 @@ def ruby_shen2020(lambda_nm, T_K=None):
     (G. Shen et al., High Press. Res. 40, 299 (2020)). lambda_nm in nm, 680-820; with T_K (K)
     the line is first corrected to 296 K by ruby_temperature_shift_nm.
     """
-    x = _ruby_ratio(lambda_nm, 694.25, T_K) - 1.0
+    x = _ruby_ratio(lambda_nm, RUBY2020_LAMBDA0_NM, T_K) - 1.0
     return _as_result(1870.0 * x * (1.0 + 5.63 * x))
 
 
@@ -166,21 +174,25 @@ class PressureScale:
     to_gpa: Callable
     reference: str
     temperature_corrected: bool = False
+    # the reading of an unstressed cell (0 GPa on the scale; for AK2010, calibrated above
+    # 200 GPa only, the unstressed diamond line): a calculator checks a measured ambient line
+    # against it to correct a spectrometer's offset
+    ambient: float = math.nan
 
 
 PRESSURE_SCALES: dict[str, PressureScale] = {
     s.name: s
     for s in (
         PressureScale("akahama2006", "diamond Raman edge", "cm-1", diamond_edge_akahama2006,
-                      "Akahama & Kawamura, J. Appl. Phys. 100, 043516 (2006)"),
+                      "Akahama & Kawamura, J. Appl. Phys. 100, 043516 (2006)", ambient=AK2006_NU0_CM1),
         PressureScale("eremets2023", "diamond Raman edge", "cm-1", diamond_edge_eremets2023,
-                      "Eremets et al. (2023)"),
+                      "Eremets et al. (2023)", ambient=EREMETS2023_NU0_CM1),
         PressureScale("akahama2010", "diamond Raman edge", "cm-1", diamond_edge_akahama2010,
-                      "Akahama & Kawamura, J. Phys. Conf. Ser. 215, 012195 (2010)"),
+                      "Akahama & Kawamura, J. Phys. Conf. Ser. 215, 012195 (2010)", ambient=AK2006_NU0_CM1),
         PressureScale("mao1986", "ruby R1 line", "nm", ruby_mao1986,
-                      "Mao, Xu & Bell, J. Geophys. Res. 91, 4673 (1986)", True),
+                      "Mao, Xu & Bell, J. Geophys. Res. 91, 4673 (1986)", True, ambient=MAO1986_LAMBDA0_NM),
         PressureScale("ruby2020", "ruby R1 line", "nm", ruby_shen2020,
-                      "Shen et al., High Press. Res. 40, 299 (2020)", True),
+                      "Shen et al., High Press. Res. 40, 299 (2020)", True, ambient=RUBY2020_LAMBDA0_NM),
     )
 }
 

@@ -24,6 +24,7 @@ from typing import Any
 from qtpy.QtCore import QObject, Signal
 
 from daclab.gui import events
+from daclab.gui.parameter_form import FORM_SOURCE
 from daclab.sequence import run_sequence
 from daclab.sequence_file import SequenceSpec
 
@@ -43,7 +44,7 @@ class QueueItem:
 
 def describe(spec: SequenceSpec) -> str:
     """A queue line: the sequence's name, or the kind of its only step, and the sample."""
-    if len(spec.steps) == 1 and spec.source == "form":
+    if len(spec.steps) == 1 and spec.source == FORM_SOURCE:
         what = spec.steps[0].kind.replace("_", " ")
     else:
         what = f"{spec.name} ({len(spec.steps)} steps)"

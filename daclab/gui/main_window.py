@@ -276,10 +276,7 @@ class MainWindow(QMainWindow):
         """Re-plot a finished run: a tab per step, fed from its data files like a live run."""
         opened = []
         found = analysis_records(Path(run_dir))
-        for step in run_steps(Path(run_dir)):
-            if not step.data_path.exists():
-                log.warning("%s has no data file %s", run_dir, step.data_path.name)
-                continue
+        for step in run_steps(Path(run_dir)):  # only the steps that wrote a data file
             old = self.views.get((step.run_dir, step.index))
             if old is not None:  # opened again: drawn anew from the file
                 self._close_tab(self.tabs.indexOf(old))

@@ -37,8 +37,6 @@ UNIT_LABELS = {"cm-1": " cm⁻¹", "nm": " nm"}
 # The ambient line each scale's own formula is built on (nu0, lambda0 in daclab.analysis.pressure).
 # Akahama & Kawamura 2010 has no nu0 of its own: it is a polynomial in the absolute edge, fitted by
 # the same authors who put the ambient edge at 1334 cm^-1 (2006), so that is its reference.
-SCALE_REFERENCE = {"akahama2006": 1334.0, "eremets2023": 1332.5, "akahama2010": 1334.0,
-                   "mao1986": 694.24, "ruby2020": 694.25}
 # A measured ambient line further than this from the scale's is a wrong peak or a wrong unit,
 # not a spectrometer offset.
 REFERENCE_TOLERANCE = {"cm-1": 10.0, "nm": 2.0}
@@ -58,7 +56,7 @@ def calculate_pressure(scale: str, reading: float, reference: float | None = Non
 
     ``reading``: diamond edge (cm^-1) or ruby R1 (nm), as the scale reads. ``reference``: the
     ambient line measured on the same spectrometer; the reading is shifted by
-    ``reference - SCALE_REFERENCE[scale]`` before the scale is applied (None: no offset).
+    ``reference - PRESSURE_SCALES[scale].ambient`` before the scale is applied (None: no offset).
     ``temperature_K``: the ruby's temperature, corrected to 296 K (ignored by diamond scales).
     Raises LimitError / ValueError naming the parameter, its value and the allowed range, also
     for a pressure below 0 (a reading below the ambient line).
@@ -67,7 +65,7 @@ def calculate_pressure(scale: str, reading: float, reference: float | None = Non
     unit = PRESSURE_SCALES[scale].unit
     corrected = reading
     if reference is not None:
-        nominal, tolerance = SCALE_REFERENCE[scale], REFERENCE_TOLERANCE[unit]
+        nominal, tolerance = PRESSURE_SCALES[scale].ambient, REFERENCE_TOLERANCE[unit]
         check_range(f"ambient {PRESSURE_SCALES[scale].reads}", reference, nominal - tolerance, nominal + tolerance,
                     unit)
         corrected = reading - (reference - nominal)
@@ -187,7 +185,7 @@ class PressureCalculator(QGroupBox):
             spin.blockSignals(True)
             spin.setSuffix(UNIT_LABELS[unit])
             spin.setDecimals(2 if unit == "cm-1" else 3)
-            spin.setValue(SCALE_REFERENCE[first])  # 0 GPa until a reading is typed
+            spin.setValue(PRESSURE_SCALES[first].ambient)  # 0 GPa until a reading is typed
             spin.blockSignals(False)
         self.reading_label.setText("Edge:" if reads == DIAMOND else "R1 line:")
         self.reference_label.setText("Ambient edge:" if reads == DIAMOND else "Ambient R1:")
@@ -202,9 +200,9 @@ class PressureCalculator(QGroupBox):
         if name is None:
             return
         # An ambient reference left at the previous scale's own line follows the new scale's.
-        if self._scale_shown is not None and self.reference.value() == SCALE_REFERENCE[self._scale_shown]:
+        if self._scale_shown is not None and self.reference.value() == PRESSURE_SCALES[self._scale_shown].ambient:
             self.reference.blockSignals(True)
-            self.reference.setValue(SCALE_REFERENCE[name])
+            self.reference.setValue(PRESSURE_SCALES[name].ambient)
             self.reference.blockSignals(False)
         self._scale_shown = name
         self.recalculate()

@@ -33,6 +33,7 @@ import pyqtgraph as pg
 from qtpy.QtCore import Qt
 from qtpy.QtWidgets import QVBoxLayout, QWidget
 
+from daclab.analysis.aging import day_crossed
 from daclab.analysis.fitting import finite_number
 from daclab.analysis.live import (
     Hc2Fits,
@@ -50,6 +51,7 @@ from daclab.analysis.transitions import (
 )
 from daclab.gui.events import StepInfo
 from daclab.gui.fastplot import LiveCurve
+from daclab.analyze import FIELD_MATCH_RELATIVE, FIELD_MATCH_T
 from daclab.gui.view_base import MeasurementView
 from daclab.limits import LimitError, parse_numbers
 from daclab.procedures.aging import DAYS, VISIT
@@ -79,9 +81,6 @@ LINE_WIDTH = 1.6
 MARKER_SIZE = 10
 LEGEND_TEXT = "9pt"
 MAX_FAMILY_LEGEND_ENTRIES = 8  # a taller legend would hide the curves at 600 px
-# Fields closer than this (absolute + relative) are one curve; the magnet holds to ~1e-4 T.
-FIELD_MATCH_T = 0.005
-FIELD_MATCH_RELATIVE = 0.001
 WHH_CURVE_POINTS = 200
 AGING_CURVE_POINTS = 300
 FITTER_CLOSE_TIMEOUT_S = 1.0
@@ -267,12 +266,7 @@ class _Leg:
     def day_crossed(self, temperature_K: float) -> float:
         """Days since synthesis of the reading nearest ``temperature_K``: when the sweep crossed
         that Tc (a decaying Tc belongs to the moment it was measured)."""
-        days = np.asarray(self.days)
-        temperature = self.curve.x
-        usable = np.flatnonzero(np.isfinite(temperature) & np.isfinite(days))
-        if math.isnan(temperature_K) or usable.size == 0:
-            return math.nan
-        return float(days[usable[np.argmin(np.abs(temperature[usable] - temperature_K))]])
+        return day_crossed(self.curve.x, self.days, temperature_K)
 
     def set_colour(self, colour) -> None:
         self.colour = colour
