@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 
 from daclab import roles
-from daclab.connection_lock import guard
+from daclab.connection import guard
 from daclab.limits import SoftwareLimits
 
 ROLE_KINDS: dict[str, type] = {
@@ -178,6 +178,11 @@ def visa_library_argument(visa_library: str) -> str:
     return visa_library
 
 
+# A twin answers within microseconds of wall time, so a lost reply is known after a short wait;
+# a real instrument keeps pymeasure's (or the lab file's) time-out.
+SIMULATED_TIMEOUT_MS = 50
+
+
 class Lab:
     """An opened lab: instruments are connected on first use of a role and closed together."""
 
@@ -225,7 +230,7 @@ class Lab:
     def exclusive(self, role_name: str) -> threading.RLock:
         """The lock of the connection behind a role, to hold across several reads that must form
         one snapshot (``with lab.exclusive("temperature"): ...``); each single query holds it
-        anyway (:mod:`daclab.connection_lock`)."""
+        anyway (:mod:`daclab.connection`)."""
         return guard(self.instrument(role_name))
 
     def identity(self, role_name: str) -> str:
@@ -254,6 +259,8 @@ class Lab:
             library = visa_library_argument(binding.visa_library)
             if library:
                 kwargs["visa_library"] = library
+            if binding.visa_library.startswith("sim:"):
+                kwargs.setdefault("timeout", SIMULATED_TIMEOUT_MS)
             if not binding.adapter and "limits" in inspect.signature(driver).parameters:
                 kwargs["limits"] = self.config.limits  # a driver that plays the role itself checks them
             instrument = driver(binding.resource, **kwargs)

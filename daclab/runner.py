@@ -20,9 +20,14 @@ from typing import Any, Callable
 from pymeasure.experiment import Procedure, Results
 from pymeasure.experiment.results import CSVFormatter
 
+from daclab.connection import retries_on_this_thread
+
 log = logging.getLogger(__name__)
 
 SYNC_INTERVAL_S = 2.0  # wall seconds between fsyncs; a flush reaches the OS at every point
+# The flag of a point that needed retried instrument exchanges (how many, since the point before);
+# the runner fills it for every procedure whose DATA_COLUMNS list it.
+RETRIES_COLUMN = "Retries"
 
 
 @dataclasses.dataclass
@@ -157,18 +162,34 @@ def run(procedure, data_path: str | Path, should_stop: Callable[[], bool] = lamb
 
     def emit(topic: str, record: Any) -> None:
         if topic == "results":
+            record = flagged(record)
             writer.write(record)
             on_event(topic, record)
         elif topic == "batch results":
             columns = list(record)
+            retries = flagged({}).get(RETRIES_COLUMN)  # every row of a batch came from the same exchanges
             for values in zip(*(record[c] for c in columns)):
                 row = dict(zip(columns, values))
+                if retries is not None:
+                    row[RETRIES_COLUMN] = retries
                 writer.write(row)
                 on_event("results", row)
         elif topic == "segment" and writer is not None:
             on_event(topic, writer.segment(record))
         else:
             on_event(topic, record)
+
+    retries_seen = retries_on_this_thread()
+    flags_points = RETRIES_COLUMN in getattr(procedure, "DATA_COLUMNS", ())
+
+    def flagged(record: dict[str, Any]) -> dict[str, Any]:
+        """``record`` with the number of exchanges retried since the previous point."""
+        nonlocal retries_seen
+        if not flags_points:
+            return record
+        now = retries_on_this_thread()
+        retries, retries_seen = now - retries_seen, now
+        return {**record, RETRIES_COLUMN: retries}
 
     procedure.emit = emit
     procedure.should_stop = should_stop

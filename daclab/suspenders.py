@@ -7,11 +7,16 @@ queries). When one trips, the segment in progress is interrupted and its points 
 the procedure waits until every suspender is clear again, then takes the segment again from its
 start. When a condition has not cleared within its ``timeout_min``, the run ends in the safe state.
 
+The ``instrument`` suspender is not asked: it trips when an instrument stops answering (an
+exchange still failing after its retries, :class:`daclab.connection.InstrumentFault`), and clears
+once that instrument answers its identification again.
+
 In a sequence file::
 
     suspend:
       temperature: {below_K: 1.6, above_K: 320, timeout_min: 60}
       magnet_quench: {timeout_min: 30}
+      instrument: {timeout_min: 20}
 """
 
 from __future__ import annotations
@@ -44,7 +49,8 @@ class Suspender:
     timeout_min: float = 60.0
 
     name = "suspender"
-    role_kind = ""  # the lab role kind it reads; a lab without it cannot use it
+    role_kind = ""  # the lab role kind it reads; a lab without it cannot use it ("": reads none)
+    polled = True  # asked at every point; False: tripped by an event instead
 
     def tripped(self, role) -> str | None:
         """Why the condition holds now, or None when clear. ``role`` is the lab role it reads."""
@@ -83,7 +89,20 @@ class MagnetQuench(Suspender):
         return "the magnet supply reports a quench" if role.quenched() else None
 
 
-KINDS: dict[str, type[Suspender]] = {"temperature": TemperatureBand, "magnet_quench": MagnetQuench}
+@dataclasses.dataclass(frozen=True)
+class InstrumentLost(Suspender):
+    """Trips when an instrument stops answering (its exchange failed every retry); clears when
+    it answers again."""
+
+    name = "instrument"
+    polled = False
+
+    def tripped(self, role) -> str | None:
+        return None
+
+
+KINDS: dict[str, type[Suspender]] = {"temperature": TemperatureBand, "magnet_quench": MagnetQuench,
+                                     "instrument": InstrumentLost}
 
 
 def suspenders_from_spec(spec: Mapping[str, Any] | None) -> list[Suspender]:

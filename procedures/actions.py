@@ -36,10 +36,11 @@ from daclab.limits import LimitError
 from daclab.procedures.base import WAIT_CHUNK_S, LabProcedure
 from daclab.procedures.rt_sweep import ELAPSED, FIELD, SETPOINT, TEMPERATURE
 from daclab.procedures.temperature_points import stable_parameter, tolerance_parameter
+from daclab.runner import RETRIES_COLUMN
 
 log = logging.getLogger(__name__)
 
-ACTION_COLUMNS = [ELAPSED, TEMPERATURE, SETPOINT, FIELD]
+ACTION_COLUMNS = [ELAPSED, TEMPERATURE, SETPOINT, FIELD, RETRIES_COLUMN]
 MAX_WAIT_MIN = 7 * 24 * 60.0  # a week: longer is a typing error, not a plan
 CLOCK_RESOLUTION_S = 1e-6  # what is left of a wait below this is rounding, not time
 FIELD_SETTLE_MARGIN_S = 600.0  # beyond the ramp time, for the supply to report holding

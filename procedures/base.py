@@ -34,11 +34,12 @@ from pymeasure.experiment import (BooleanParameter, FloatParameter, IntegerParam
 
 from daclab import __version__
 from daclab import clock as clocks
+from daclab.connection import InstrumentFault
 from daclab.analysis.pressure import PRESSURE_SCALES
 from daclab.lab import Lab, LabConfig, load_lab
 from daclab.limits import LimitError
 from daclab.sample_info import SampleInfo
-from daclab.suspenders import CHECK_INTERVAL_S, Suspended, Suspender, SuspendTimeout
+from daclab.suspenders import CHECK_INTERVAL_S, InstrumentLost, Suspended, Suspender, SuspendTimeout
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ class LabProcedure(Procedure):
         """Every suspender reads a role kind the lab has."""
         kinds = {role.kind for role in config.roles.values()}
         for suspender in self.suspenders:
-            if suspender.role_kind not in kinds:
+            if suspender.role_kind and suspender.role_kind not in kinds:
                 raise LimitError(f"the {suspender.name} suspender needs a {suspender.role_kind} role; lab "
                                  f"{config.name!r} has none")
 
@@ -253,6 +254,13 @@ class LabProcedure(Procedure):
                 self.emit("segment", {"key": key, "state": "discard", "reason": str(suspension)})
                 self._wait_until_clear(suspension)
                 continue
+            except InstrumentFault as fault:
+                lost = next((s for s in self.suspenders if isinstance(s, InstrumentLost)), None)
+                if lost is None:
+                    raise
+                self.emit("segment", {"key": key, "state": "discard", "reason": str(fault)})
+                self._wait_for_instrument(fault, lost)
+                continue
             finally:
                 self._in_segment = False
             self.emit("segment", {"key": key, "state": "done"})
@@ -262,6 +270,8 @@ class LabProcedure(Procedure):
     def _tripped_suspenders(self) -> list[tuple[Suspender, str]]:
         tripped = []
         for suspender in self.suspenders:
+            if not suspender.polled:
+                continue
             reason = suspender.tripped(self._suspender_role(suspender))
             if reason:
                 tripped.append((suspender, reason))
@@ -292,6 +302,28 @@ class LabProcedure(Procedure):
                 raise SuspendTimeout(f"{tripped[0][0].name}: {tripped[0][1]}, still after "
                                      f"{suspension.suspender.timeout_min:g} min; the run ends in the safe state")
             clock.sleep(CHECK_INTERVAL_S)
+
+    def _wait_for_instrument(self, fault: InstrumentFault, suspender: InstrumentLost) -> None:
+        """Ask the lost instrument for its identification every ``CHECK_INTERVAL_S`` until it
+        answers; SuspendTimeout after the suspender's time-out."""
+        clock = clocks.current()
+        deadline = clock.now() + suspender.timeout_min * 60.0
+        log.warning("%s suspended: %s", type(self).__name__, fault)
+        self.emit("suspend", {"reason": str(fault)})
+        while True:
+            if self.should_stop():
+                raise Stopped(f"{type(self).__name__} stopped on request while suspended ({fault})")
+            clock.sleep(CHECK_INTERVAL_S)
+            try:
+                fault.probe()
+            except (InstrumentFault, OSError, ValueError):
+                if clock.now() >= deadline:
+                    raise SuspendTimeout(f"{fault.instrument} still not answering after "
+                                         f"{suspender.timeout_min:g} min; the run ends in the safe state") from None
+                continue
+            log.warning("%s resumes: %s answers again", type(self).__name__, fault.instrument)
+            self.emit("resume", {"after": str(fault)})
+            return
 
     def wait(self, seconds: float) -> None:
         """Wait on the lab clock, looking for a stop request every ``WAIT_CHUNK_S``."""

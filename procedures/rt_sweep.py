@@ -45,6 +45,7 @@ from daclab.limits import LimitError, check_range
 from daclab.procedures.base import LabProcedure
 from daclab.procedures.temperature_points import TemperatureHold, thermalise_parameter
 from daclab.sample_info import SECONDS_PER_DAY
+from daclab.runner import RETRIES_COLUMN
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,8 @@ RESISTANCE_ERROR = "Resistance error (ohm)"
 EXCITATION = "Excitation (A)"
 HEATER = "Heater output (percent)"
 DIRECTION = "Sweep direction"  # "cooling" or "warming"
-COLUMNS = [ELAPSED, TEMPERATURE, SETPOINT, FIELD, RESISTANCE, RESISTANCE_ERROR, EXCITATION, HEATER, DIRECTION]
+COLUMNS = [ELAPSED, TEMPERATURE, SETPOINT, FIELD, RESISTANCE, RESISTANCE_ERROR, EXCITATION, HEATER, DIRECTION,
+           RETRIES_COLUMN]
 
 
 @dataclasses.dataclass

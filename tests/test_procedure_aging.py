@@ -13,6 +13,7 @@ from daclab.clock import VirtualClock
 from daclab.procedures.aging import DAYS, VISIT, Aging
 from daclab.sim import Fault, VirtualCryostat, thermal
 from daclab.sim.binding import recording_commands
+from daclab.connection import DEFAULT_POLICY
 from sim_helpers import hold
 from test_procedure_rt_sweep import assert_safe, simulated_lab
 
@@ -127,8 +128,10 @@ def test_a_fault_at_the_second_visit_fails_the_run_safely(lah10_lab, tmp_path):
 
     def on_event(topic, record):
         if topic == "analysis" and record["kind"] == "tc":
-            # first visit done: the controller's first reading of the next visit comes back as garbage
-            world.faults.add(Fault("lakeshore350", "garbage", after_s=world.elapsed_s + 86400.0, count=1))
+            # first visit done: the controller's first reading of the next visit comes back as
+            # garbage, and so does every retry of it
+            world.faults.add(Fault("lakeshore350", "garbage", after_s=world.elapsed_s + 86400.0,
+                                   count=DEFAULT_POLICY.attempts))
 
     outcome = runner.run(aging(lah10_lab, upper_K=175.0, lower_K=140.0), tmp_path / "aging.csv", on_event=on_event)
     data = Results.load(str(tmp_path / "aging.csv"), procedure_class=Aging).data

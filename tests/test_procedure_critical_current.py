@@ -7,7 +7,6 @@ import re
 
 import numpy as np
 import pytest
-import pyvisa
 from pymeasure.experiment import Results
 from scipy.optimize import brentq
 
@@ -17,6 +16,7 @@ from daclab.lab import Lab
 from daclab.limits import LimitError, SoftwareLimits
 from daclab.procedures.critical_current import CriticalCurrent
 from daclab.sim.binding import recording_commands
+from daclab.connection import DEFAULT_POLICY, InstrumentFault
 
 SOURCE = "keithley6221"
 # Commands that set a current the 6221 may drive (manual's SCPI): value lists after the header.
@@ -75,8 +75,8 @@ def test_the_recorder_sees_every_message_that_reaches_a_twin_and_nothing_a_fault
             source.write("SOUR:CURR 0.001")
             with recording_commands() as inner:
                 assert source.ask("SOUR:CURR?").strip() != ""
-            lab.world.faults.add(sim.Fault(SOURCE, "timeout", count=1))
-            with pytest.raises(pyvisa.errors.VisaIOError):
+            lab.world.faults.add(sim.Fault(SOURCE, "timeout", count=DEFAULT_POLICY.attempts))
+            with pytest.raises(InstrumentFault):
                 source.ask("SOUR:CURR:RANG?")  # lost on the way: the instrument never saw it
         source.write("OUTP 0")
     assert outer == [(SOURCE, "SOUR:CURR 0.001"), (SOURCE, "SOUR:CURR?")]
@@ -299,10 +299,11 @@ def test_an_instrument_fault_mid_sweep_fails_the_run_safely_with_the_points_on_d
         def on_event(topic, record):
             if topic == "progress" and record > 0:
                 progress.append(record)
-                if len(progress) == 4:  # during the next pulse's wait: its completion poll goes unanswered
-                    world.faults.add(sim.Fault(SOURCE, "timeout", after_s=world.clock.now() + 1.0, count=1))
+                if len(progress) == 4:  # during the next pulse's wait: its completion poll goes unanswered, every time
+                    world.faults.add(sim.Fault(SOURCE, "timeout", after_s=world.clock.now() + 1.0,
+                                               count=DEFAULT_POLICY.attempts))
         outcome = runner.run(small_run(lab, end_temperature="heater off"), tmp_path / "run.csv", on_event=on_event)
-        assert outcome.status == "failed" and "VI_ERROR_TMO" in outcome.error
+        assert outcome.status == "failed" and "InstrumentFault" in outcome.error and "time-out" in outcome.error
         assert outcome.points == 4 == len(load(tmp_path / "run.csv"))
         assert source_is_safe(world)
         controller = lab.role("temperature")

@@ -11,6 +11,7 @@ from daclab.limits import LimitError
 from daclab.procedures.differential_conductance import DCON, STEPS, DifferentialConductance, dcon_runs
 from daclab.sim import Fault
 from daclab.sim.binding import recording_commands
+from daclab.connection import DEFAULT_POLICY
 
 # 151 points over +-6 mA: about 1.3 mV of junction bias between points inside the gap, several
 # gaps of bias on either side, and a background window (80 mV) well clear of the gap edges.
@@ -231,9 +232,10 @@ def test_an_instrument_fault_mid_spectrum_fails_the_run_safely_with_the_points_k
 
     def inject(topic, value):
         if topic == "progress" and not injected:
-            # the next message to the 6221 once the clock moves on is lost (a reading, or a poll)
+            # the next message to the 6221 once the clock moves on is lost (a reading, or a poll),
+            # and so is every retry of it
             injected.append(world.faults.add(Fault("keithley6221", "timeout", after_s=world.clock.now() + 1e-6,
-                                                   count=1)))
+                                                   count=DEFAULT_POLICY.attempts)))
 
     outcome, data, _ = run(lab, tmp_path / "fault.csv", method=method, on_event=inject)
     assert outcome.status == "failed" and outcome.error

@@ -10,6 +10,7 @@ from daclab.limits import LimitError
 from daclab.procedures.field_series import FieldSeries
 from daclab.sim import Fault
 from daclab.sim.binding import recording_commands
+from daclab.connection import DEFAULT_POLICY
 from test_procedure_rt_sweep import LACE, assert_safe, simulated_lab
 
 FIELDS_T = (0.0, 3.0, 6.0, 9.0)
@@ -138,7 +139,7 @@ def test_a_fault_during_the_second_curve_fails_the_run_safely(lace_lab, tmp_path
         if topic == "progress":
             progress.append(record)
             if len(progress) == 100:  # one progress before the points, 67 points in the first curve
-                lace_lab.world.faults.add(Fault("lakeshore370", "garbage", count=1))
+                lace_lab.world.faults.add(Fault("lakeshore370", "garbage", count=DEFAULT_POLICY.attempts))
 
     outcome = runner.run(series(lace_lab), tmp_path / "fs.csv", on_event=on_event)
     data = Results.load(str(tmp_path / "fs.csv"), procedure_class=FieldSeries).data

@@ -15,6 +15,7 @@ from daclab.limits import LimitError
 from daclab.procedures.rt_sweep import RTSweep, step_targets
 from daclab.sim import Fault
 from daclab.sim.binding import recording_commands
+from daclab.connection import DEFAULT_POLICY
 
 LACE = "lace_h10_cell2"  # (La,Ce)H9-10, Tc 172 K, paper 000
 
@@ -202,8 +203,8 @@ def test_an_instrument_fault_mid_sweep_fails_the_run_safely_with_the_points_kept
             progress.append(record)
             if len(progress) == 8:
                 # seven points in, the controller answers its next query (is the ramp done?) with
-                # garbage; a query, so no stale reply is left behind in the twin for later tests
-                lace_lab.world.faults.add(Fault("lakeshore350", "garbage", count=1))
+                # garbage, and every retry of it
+                lace_lab.world.faults.add(Fault("lakeshore350", "garbage", count=DEFAULT_POLICY.attempts))
 
     outcome = runner.run(procedure, tmp_path / "rt.csv", on_event=on_event)
     data = Results.load(str(tmp_path / "rt.csv"), procedure_class=RTSweep).data

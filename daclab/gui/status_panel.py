@@ -28,6 +28,7 @@ from qtpy.QtCore import QObject, Qt, QTimer, Signal
 from qtpy.QtWidgets import QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from daclab import clock
+from daclab.connection import single_attempt
 from daclab.lab import LabFileError, import_driver
 
 NAN = math.nan
@@ -200,6 +201,13 @@ def read_status(lab, sample_input: str | None = None) -> InstrumentStatus:
     """
     problems: list[str] = []
     values: dict[str, Any] = {}
+    with single_attempt():
+        _read_groups(lab, sample_input, problems, values)
+    values = {key: (float(v) if key.endswith(("_K", "_T", "_percent", "_per_min")) else v) for key, v in values.items()}
+    return InstrumentStatus(timestamp=clock.current().timestamp(), problems=tuple(problems), **values)
+
+
+def _read_groups(lab, sample_input: str | None, problems: list[str], values: dict[str, Any]) -> None:
     for group in (lambda: _read_temperature(lab, problems, sample_input),
                   lambda: _read_magnet(lab, problems),
                   lambda: _read_sources(lab, problems)):
@@ -207,8 +215,6 @@ def read_status(lab, sample_input: str | None = None) -> InstrumentStatus:
             values.update(group())
         except Exception as error:  # a fault in the lab itself must not end the polling
             problems.append(f"{type(error).__name__}: {error}")
-    values = {key: (float(v) if key.endswith(("_K", "_T", "_percent", "_per_min")) else v) for key, v in values.items()}
-    return InstrumentStatus(timestamp=clock.current().timestamp(), problems=tuple(problems), **values)
 
 
 # ---- polling -------------------------------------------------------------------------------

@@ -224,10 +224,15 @@ def _wrap_match(device, twin: Twin) -> None:
     def _match_one(query: bytes):
         world = twin.world
         fault = world.faults.check(device.name, world.clock.now())
-        if fault == "disconnect":
+        kind = fault.kind if fault is not None else None
+        if kind == "disconnect":
             raise pyvisa.errors.VisaIOError(constants.StatusCode.error_connection_lost)
-        if fault == "timeout":
-            return NoResponse
+        if kind == "timeout":
+            if not is_query(query):  # a command not acknowledged: the write itself fails
+                raise pyvisa.errors.VisaIOError(constants.StatusCode.error_timeout)
+            return NoResponse  # a query lost: its read times out
+        if kind == "slow":
+            world.clock.advance(fault.delay_s)
         if _RECORDERS:
             message = (device.name, query.decode("ascii", errors="replace"))
             for messages in _RECORDERS:
@@ -235,11 +240,18 @@ def _wrap_match(device, twin: Twin) -> None:
         response = _twin_response(twin, query, plain_match)
         # A garbled reply: the command was carried out, its answer is corrupted on the way back.
         # A command without a reply has nothing to garble (no stale reply may be left queued).
-        if fault == "garbage" and response is not NoResponse:
+        if kind == "garbage" and response is not NoResponse:
             return world.faults.garbage()
         return response
 
     device._match = match
+
+
+def is_query(message: bytes) -> bool:
+    """True for a message that asks for a reply: a '?' outside quoted text (the 6221's
+    ``SYST:COMM:SER:SEND "FETC?"`` carries a query for another instrument but is a command)."""
+    unquoted = b"".join(message.split(b'"')[::2])
+    return b"?" in unquoted
 
 
 def _twin_response(twin: Twin, query: bytes, plain_match):

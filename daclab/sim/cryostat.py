@@ -38,7 +38,7 @@ class VirtualCryostat:
         self.rng = np.random.default_rng(seed)
         self.stage = ThermalStage(thermal, start_K=start_K)
         self.magnet = Magnet(magnet)
-        self.faults = FaultInjector(self.rng)
+        self.faults = FaultInjector(np.random.default_rng([seed, 1]))  # faults never shift the noise
         # DC current the current source drives through the sample now (0 when its output is off);
         # a standalone voltmeter reads the sample under it.
         self.source_current_A = 0.0

@@ -1,9 +1,18 @@
 """Instrument faults on demand, for the reliability tests.
 
-A fault names a simulated instrument (its device name in the pyvisa-sim file), what goes wrong
-(``timeout``: no reply; ``garbage``: a reply of random bytes; ``disconnect``: the connection is
-lost and every later command fails until the fault is cleared), from which virtual time on, with
-which probability per command, and optionally for how many commands.
+A fault names a simulated instrument (its device name in the pyvisa-sim file), what goes wrong,
+from which virtual time on, with which probability per command, and optionally for how many
+commands. What goes wrong:
+
+- ``timeout``: the message is lost on the way. A query gets no reply (the read times out); a
+  command is not acknowledged, so its write fails with a time-out, as on GPIB or USB.
+- ``garbage``: the instrument carries the command out, and its reply arrives as random bytes.
+- ``disconnect``: the connection is lost; every later message fails until the fault is cleared
+  (with ``count``: for that many messages, a cable that comes back).
+- ``slow``: the instrument answers ``delay_s`` of lab time late (still within the VISA time-out).
+
+The injector draws from its own random generator, so adding faults never changes the noise of
+the readings: a run with faults can be compared point by point with the same run without.
 """
 
 from __future__ import annotations
@@ -12,7 +21,7 @@ import dataclasses
 
 import numpy as np
 
-KINDS = ("timeout", "garbage", "disconnect")
+KINDS = ("timeout", "garbage", "disconnect", "slow")
 
 
 @dataclasses.dataclass
@@ -22,6 +31,7 @@ class Fault:
     after_s: float = 0.0
     probability: float = 1.0
     count: int | None = None  # None: until cleared
+    delay_s: float = 1.0  # lab time a ``slow`` reply takes
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -30,13 +40,16 @@ class Fault:
             raise ValueError(f"fault probability = {self.probability} is outside [0, 1]")
         if self.count is not None and self.count < 1:
             raise ValueError(f"fault count = {self.count} must be at least 1 (or None for no end)")
+        if not 0.0 <= self.delay_s <= 3600.0:
+            raise ValueError(f"fault delay_s = {self.delay_s} s is outside [0, 3600] s")
 
 
 class FaultInjector:
     def __init__(self, rng: np.random.Generator):
         self._rng = rng
         self._faults: list[Fault] = []
-        self._disconnected: set[str] = set()
+        self._disconnected: dict[str, Fault] = {}  # device -> the outage still to come
+        self.injected: list[tuple[str, str, float]] = []  # (device, kind, virtual time) of each fault that hit
 
     def add(self, fault: Fault) -> Fault:
         self._faults.append(fault)
@@ -48,24 +61,36 @@ class FaultInjector:
         if device is None:
             self._disconnected.clear()
         else:
-            self._disconnected.discard(device)
+            self._disconnected.pop(device, None)
 
-    def check(self, device: str, now_s: float) -> str | None:
-        """The fault that hits this command to ``device`` at ``now_s``, if any."""
-        if device in self._disconnected:
-            return "disconnect"
+    def check(self, device: str, now_s: float) -> Fault | None:
+        """The fault that hits this message to ``device`` at ``now_s``, if any."""
+        down = self._disconnected.get(device)
+        if down is not None:
+            if down.count is not None:
+                down.count -= 1
+                if down.count == 0:  # the last message of the outage: the link is back after it
+                    del self._disconnected[device]
+            return down
         for fault in self._faults:
             if fault.device != device or now_s < fault.after_s:
                 continue
             if fault.probability < 1.0 and self._rng.random() >= fault.probability:
                 continue
+            if fault.kind == "disconnect":
+                # the link stays down for ``count`` messages (this one included), or until cleared
+                self._faults.remove(fault)
+                if fault.count != 1:
+                    self._disconnected[device] = dataclasses.replace(
+                        fault, count=None if fault.count is None else fault.count - 1)
+                self.injected.append((device, fault.kind, now_s))
+                return fault
             if fault.count is not None:
                 fault.count -= 1
                 if fault.count == 0:
                     self._faults.remove(fault)
-            if fault.kind == "disconnect":
-                self._disconnected.add(device)
-            return fault.kind
+            self.injected.append((device, fault.kind, now_s))
+            return fault
         return None
 
     def garbage(self) -> bytes:
