@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 QT_SYSTEM_LIBS := libegl1 libgl1 libxkbcommon0 libfontconfig1 libfreetype6 libglib2.0-0 libdbus-1-3 libx11-6 libx11-xcb1
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: demo test bench install system-libs clean
+.PHONY: demo test bench soak install system-libs clean
 
 demo: $(STAMP)
 	$(PY) -m daclab demo
@@ -17,6 +17,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+# The overnight sequence on the virtual cryostat, clean and with 1000 injected instrument faults.
+soak: $(STAMP)
+	$(PY) -m daclab.sim.soak
 
 install: $(STAMP)
 

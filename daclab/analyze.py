@@ -26,13 +26,15 @@ line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
 import re
 import sys
+import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -821,25 +823,54 @@ def _errors(reports: Sequence[dict]) -> list[str]:
     return errors
 
 
+@contextlib.contextmanager
+def quiet_numerics() -> Iterator[None]:
+    """No floating-point warnings on the terminal: a fit on unusable data (a column of zeros,
+    readings of 1e300) overflows or divides by zero on its way, and numpy's and lmfit's warnings
+    about it would break the one-line contract; what could not be found is reported as such
+    ("not found", or the item's error)."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        warnings.simplefilter("ignore", np.exceptions.RankWarning)
+        yield
+
+
+def _no_infinity(value: Any) -> Any:
+    """JSON has no infinity: a diverged number is null, as one not found (plain turns NaN to null)."""
+    if isinstance(value, float) and math.isinf(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _no_infinity(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_no_infinity(item) for item in value]
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``daclab analyze ...``; 0 on success, 2 on a mistake in the command or the files."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    tables: list[Table] = []
     try:
         options = build_parser().parse_args(argv)
         if options.analysis is None:
             raise UsageError("choose an analysis: tc, hc2, ic, didv or aging (daclab analyze --help)")
         tables = [read_table(path) for path in options.files]
-        reports = ANALYSES[options.analysis](tables, options)
+        with quiet_numerics():
+            reports = ANALYSES[options.analysis](tables, options)
         errors = _errors(reports)
         if len(errors) == len(reports):  # nothing could be analysed: a mistake in the files
             raise UsageError(errors[0] if errors else "nothing to analyse in the files")
     except ParserExit as done:
         return done.status
     except (UsageError, ValueError, OSError) as error:
-        print("daclab analyze: " + " ".join(str(error).split()), file=sys.stderr)
+        message = " ".join(str(error).split())
+        if tables and not any(str(table.path) in message for table in tables):  # a fit across the files
+            message = f"{', '.join(str(table.path) for table in tables)}: {message}"
+        print("daclab analyze: " + message, file=sys.stderr)
         return EXIT_USAGE
     if options.json:
-        print(json.dumps({"analysis": options.analysis, "results": plain(reports, nan=None)}, indent=2, allow_nan=False))
+        results = _no_infinity(plain(reports, nan=None))
+        print(json.dumps({"analysis": options.analysis, "results": results}, indent=2, allow_nan=False))
     else:
         print(render(reports), end="")
     return 0

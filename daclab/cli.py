@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 # name -> (module, function, one line of help)
@@ -38,3 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         return command(argv[1:])
     except SystemExit as exit_:  # argparse's --help and usage errors
         return exit_.code if isinstance(exit_.code, int) else 2
+    except BrokenPipeError:  # the reader left ('daclab analyze ... | head'): nothing more to say
+        # Python would report the pipe again when flushing stdout at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1

@@ -23,9 +23,12 @@ naming the instrument, the command, the fault and the attempt. Only the outermos
 thread retries, so a composite query (the 2182A's pass-through) is retried whole, never in parts,
 and the retries hold the connection lock, so no other thread's command can take a late reply.
 When the attempts are used up :class:`InstrumentFault` is raised: the measurement's segment waits
-for the instrument (the ``instrument`` suspender) or the run ends in the safe state. Each thread
-counts its retries (:func:`retries_on_this_thread`), so a procedure can flag the points that
-needed one.
+for the instrument (the ``instrument`` suspender) or the run ends in the safe state.
+
+A single message that takes longer than ``SLOW_REPLY_S`` of lab time is logged too (a slow
+instrument is the first sign of one about to fail). Each thread counts the faults its exchanges
+met, retries and slow messages (:func:`faults_on_this_thread`): the runner flags every point
+taken while one happened, since its readings came late.
 
 A re-sent write is safe because a write that failed with a VISA error was not taken by the
 instrument (a GPIB or USB transfer not acknowledged; a connection already down).
@@ -53,6 +56,9 @@ GUARDED_METHODS = ("write", "read", "ask", "values", "binary_values", "write_byt
                    "write_binary_values", "read_binary_values")
 # Of those, the ones whose result is (part of) a reply that can arrive garbled.
 REPLY_METHODS = ("read", "ask", "values", "binary_values", "read_bytes", "read_binary_values")
+
+
+SLOW_REPLY_S = 1.0  # lab time a single write or read may take before it is logged as slow
 
 
 class GarbledReply(ValueError):
@@ -94,8 +100,9 @@ _thread = threading.local()
 
 @contextlib.contextmanager
 def single_attempt() -> Iterator[None]:
-    """Exchanges of this thread in the block are tried once: for a reader that polls again soon
-    anyway (the status panel) and must not hold a connection through back-offs."""
+    """Exchanges of this thread in the block are tried once, and a failure is left to the caller
+    to report: for a reader that polls again soon anyway (the status panel) and must not hold a
+    connection through back-offs."""
     previous = getattr(_thread, "policy", None)
     _thread.policy = RetryPolicy(attempts=1)
     try:
@@ -104,9 +111,14 @@ def single_attempt() -> Iterator[None]:
         _thread.policy = previous
 
 
-def retries_on_this_thread() -> int:
-    """How many exchanges this thread has retried so far (a running count)."""
-    return getattr(_thread, "retries", 0)
+def faults_on_this_thread() -> int:
+    """How many faults this thread's exchanges have met so far (retries and slow messages; a
+    running count)."""
+    return getattr(_thread, "faults", 0)
+
+
+def _count_fault() -> None:
+    _thread.faults = faults_on_this_thread() + 1
 
 
 def describe(error: BaseException) -> str:
@@ -164,7 +176,15 @@ def _checked(target: Any, method_name: str, method, args, kwargs):
             target._last_command = insert_id(str(args[0])) if callable(insert_id) else str(args[0])
         except (KeyError, ValueError, IndexError):  # braces that are not a channel placeholder
             target._last_command = str(args[0])
+    # timed where a message meets the connection itself (not a channel or a mainframe's module)
+    timed = (method_name in ("write", "read") and getattr(target, "parent", None) is None
+             and hasattr(getattr(target, "adapter", None), "connection"))
+    started = clocks.current().now() if timed else 0.0
     result = method(*args, **kwargs)
+    if timed and clocks.current().now() - started > SLOW_REPLY_S:
+        _count_fault()
+        fault_log.warning("%s: %r: slow instrument, %.3g s for one %s", getattr(target, "name", type(target).__name__),
+                          target._last_command, clocks.current().now() - started, method_name)
     if method_name == "read":
         check_format(target, target._last_command, result)
     elif method_name == "values":
@@ -180,7 +200,8 @@ def check_format(target: Any, command: str, reply: str) -> None:
     for command_pattern, reply_pattern in getattr(target, "reply_formats", ()):
         if re.fullmatch(command_pattern, command.strip()):
             if re.fullmatch(reply_pattern, reply.strip()) is None:
-                raise GarbledReply(f"reply {reply.strip()!r} to {command.strip()!r} is not in the form {reply_pattern}")
+                raise GarbledReply(f"reply {reply.strip()!r} to {command.strip()!r} breaks the instrument's format "
+                                   f"for it")
             return
 
 
@@ -190,21 +211,22 @@ def _with_retries(target, method_name, method, args, kwargs, policy: RetryPolicy
     for attempt in range(1, policy.attempts + 1):
         try:
             return _checked(target, method_name, method, args, kwargs)
-        except (pyvisa.errors.VisaIOError, GarbledReply) as error:
+        except (pyvisa.errors.VisaIOError, GarbledReply, TimeoutError) as error:
             failure = error
         except ValueError as error:  # a reply a driver's own parsing refused
             if method_name not in REPLY_METHODS:
                 raise
             failure = error
         command = target._last_command or command
+        _discard_pending_reply(target)
         if attempt == policy.attempts:
-            fault_log.error("%s: %r failed %d times (%s); giving up", name, command, attempt, describe(failure))
+            if policy.attempts > 1:  # a single try's caller reports it itself (the status panel, every second)
+                fault_log.error("%s: %r failed %d times (%s); giving up", name, command, attempt, describe(failure))
             raise InstrumentFault(name, command, failure, attempt, probe=lambda: target.ask("*IDN?")) from failure
         wait_s = policy.wait_before(attempt + 1)
-        _thread.retries = retries_on_this_thread() + 1
+        _count_fault()
         fault_log.warning("%s: %r: %s (attempt %d of %d); retrying in %.2g s", name, command, describe(failure),
                           attempt, policy.attempts, wait_s)
-        _discard_pending_reply(target)
         clocks.sleep(wait_s)
     raise AssertionError("unreachable")
 

@@ -31,11 +31,13 @@ import dataclasses
 import importlib
 import inspect
 import math
+import os
+import pkgutil
+import re
 import threading
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from daclab import roles
 from daclab.connection import guard
@@ -80,6 +82,18 @@ class Simulation:
     seed: int = 0
     speedup: float = math.inf  # virtual seconds per wall second; inf = instant
 
+    def __post_init__(self):
+        # checked when the file is read, not when the lab is opened hours later
+        if not isinstance(self.sample, str) and not hasattr(self.sample, "tc_K"):
+            raise ValueError(f"sample = {self.sample!r} must be a preset name or a sample file path")
+        if isinstance(self.start_K, bool) or not isinstance(self.start_K, (int, float)) \
+                or not 0.0 < self.start_K <= 400.0:
+            raise ValueError(f"start_K = {self.start_K!r} is outside the allowed range (0, 400] K")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"seed = {self.seed!r} must be a whole number")
+        if isinstance(self.speedup, bool) or not isinstance(self.speedup, (int, float)) or not self.speedup > 0:
+            raise ValueError(f"speedup = {self.speedup!r} is not allowed; it must be > 0 (inf = instant)")
+
 
 @dataclasses.dataclass(frozen=True)
 class LabConfig:
@@ -97,6 +111,8 @@ class LabConfig:
 
 
 def lab_path(path_or_name: str | Path) -> Path:
+    if not isinstance(path_or_name, (str, os.PathLike)):
+        raise LabFileError(f"lab = {path_or_name!r} is not a lab name or a lab file path")
     path = Path(path_or_name)
     if path.is_file():
         return path
@@ -108,9 +124,11 @@ def lab_path(path_or_name: str | Path) -> Path:
 
 
 def load_lab(path_or_name: str | Path) -> LabConfig:
+    from daclab.sim.configs import read_yaml
+
     path = lab_path(path_or_name)
-    with open(path, encoding="utf-8") as stream:
-        return parse_lab(yaml.safe_load(stream), source=str(path))
+    data, _ = read_yaml(path, LabFileError, "lab")  # the safe loader; a bad file is one LabFileError line
+    return parse_lab(data, source=str(path))
 
 
 def parse_lab(data: Any, source: str = "lab") -> LabConfig:
@@ -135,16 +153,25 @@ def _binding(source: str, name: str, entry: Any) -> RoleBinding:
     for key in ("kind", "driver", "resource"):
         if not entry.get(key):
             raise LabFileError(f"{where}: missing '{key}'")
+    for key in ("kind", "driver", "resource", "visa_library", "adapter"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            raise LabFileError(f"{where}: {key} = {entry[key]!r} must be text")
+    for key in ("options", "adapter_options"):
+        if entry.get(key) is not None and not isinstance(entry[key], dict):
+            raise LabFileError(f"{where}: {key} = {entry[key]!r} must be a mapping of keyword: value")
     if entry["kind"] not in ROLE_KINDS:
         raise LabFileError(f"{where}: kind = {entry['kind']!r} is not a role; roles: {', '.join(ROLE_KINDS)}")
     for key in ("driver", "adapter"):
-        if entry.get(key) is not None and ":" not in str(entry[key]):
-            raise LabFileError(f"{where}: {key} = {entry[key]!r} must be 'module:Class' in daclab.instruments")
+        if entry.get(key) is not None:
+            try:
+                import_driver(str(entry[key]))  # resolved now: a lab file names drivers, nothing else
+            except LabFileError as error:
+                raise LabFileError(f"{where}: {key} = {error}") from None
     return RoleBinding(name=name, **entry)
 
 
 def _only_keys(where: str, data: dict, allowed: set[str]) -> None:
-    unknown = sorted(set(data) - allowed)
+    unknown = sorted(key if isinstance(key, str) else repr(key) for key in set(data) - allowed)
     if unknown:
         raise LabFileError(f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}")
 
@@ -160,13 +187,27 @@ def _dataclass_from(source: str, section: str, cls, values: dict):
 
 
 def import_driver(spec: str):
-    """The class (or factory) a lab file names as 'module:Class' in daclab.instruments."""
-    module_name, class_name = spec.split(":", 1)
+    """The class (or factory) a lab file names as 'module:Class' in daclab.instruments.
+
+    Only a class or function defined in one of daclab's instrument modules is accepted, so a lab
+    file cannot reach anything else (a module's imports, builtins, another package).
+    """
+    import daclab.instruments
+
+    module_name, _, class_name = spec.partition(":")
+    modules = {info.name for info in pkgutil.iter_modules(daclab.instruments.__path__)}
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", module_name) or module_name not in modules:
+        raise LabFileError(f"{spec!r}: {module_name!r} is not a module of daclab.instruments; "
+                           f"modules: {', '.join(sorted(modules))}")
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", class_name):
+        raise LabFileError(f"{spec!r} must be 'module:Class', a class or factory of daclab.instruments")
     module = importlib.import_module(f"daclab.instruments.{module_name}")
-    try:
-        return getattr(module, class_name)
-    except AttributeError:
-        raise LabFileError(f"daclab.instruments.{module_name} has no class {class_name!r}") from None
+    found = getattr(module, class_name, None)
+    if not ((inspect.isclass(found) or inspect.isfunction(found))
+            and getattr(found, "__module__", "").startswith("daclab.instruments.")):
+        raise LabFileError(f"{spec!r}: daclab.instruments.{module_name} defines no class or factory "
+                           f"{class_name!r}")
+    return found
 
 
 def visa_library_argument(visa_library: str) -> str:
@@ -176,11 +217,6 @@ def visa_library_argument(visa_library: str) -> str:
 
         return f"{sim_config(visa_library[4:])}@sim"
     return visa_library
-
-
-# A twin answers within microseconds of wall time, so a lost reply is known after a short wait;
-# a real instrument keeps pymeasure's (or the lab file's) time-out.
-SIMULATED_TIMEOUT_MS = 50
 
 
 class Lab:
@@ -259,12 +295,13 @@ class Lab:
             library = visa_library_argument(binding.visa_library)
             if library:
                 kwargs["visa_library"] = library
-            if binding.visa_library.startswith("sim:"):
-                kwargs.setdefault("timeout", SIMULATED_TIMEOUT_MS)
             if not binding.adapter and "limits" in inspect.signature(driver).parameters:
                 kwargs["limits"] = self.config.limits  # a driver that plays the role itself checks them
             instrument = driver(binding.resource, **kwargs)
-            guard(instrument)  # the status panel reads it from another thread
+            # The status panel reads it from another thread. A module in a mainframe (a SIM921 in
+            # its SIM900) shares the mainframe's connection, hence its lock.
+            mainframe = getattr(getattr(instrument, "adapter", None), "mainframe", None)
+            guard(instrument, guard(mainframe) if mainframe is not None else None)
             self._instruments[binding.instrument_key] = instrument
         role = instrument
         if binding.adapter:

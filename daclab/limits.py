@@ -11,6 +11,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+import reprlib
+
+COMPLIANCE_FLOOR_V = 0.1  # the lowest compliance a 6221 takes (0.1 to 105 V)
 
 
 class LimitError(ValueError):
@@ -47,11 +50,35 @@ class SoftwareLimits:
     min_temperature_K: float = 1.5
     max_temperature_rate_K_per_min: float = 10.0
 
+    def __post_init__(self):
+        """Each limit a finite number, > 0 (the lowest temperature >= 0) and the temperature band
+        not empty: a limit of NaN would let every value through, one of text would fail only at
+        the first check, in the middle of a run."""
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            smallest = 0.0 if field.name == "min_temperature_K" else math.nextafter(0.0, 1.0)
+            if isinstance(value, bool):  # True is 1 to float(), not a limit
+                raise LimitError(f"{field.name} = {value!r} is not a number")
+            try:
+                number = float(value)
+            except (TypeError, ValueError, OverflowError):
+                number = math.nan
+            if not (math.isfinite(number) and number >= smallest):
+                relation = ">= 0" if smallest == 0.0 else "> 0"
+                raise LimitError(f"{field.name} = {reprlib.repr(value)} must be a finite number {relation}")
+            object.__setattr__(self, field.name, number)  # frozen: set once, here
+        if self.min_temperature_K >= self.max_temperature_K:
+            raise LimitError(f"min_temperature_K = {self.min_temperature_K:g} K must be below max_temperature_K = "
+                             f"{self.max_temperature_K:g} K")
+        if self.max_compliance_V < COMPLIANCE_FLOOR_V:
+            raise LimitError(f"max_compliance_V = {self.max_compliance_V:g} V is below the lowest compliance "
+                             f"{COMPLIANCE_FLOOR_V:g} V")
+
     def current(self, parameter: str, value_A: float) -> float:
         return check_range(parameter, value_A, -self.max_current_A, self.max_current_A, "A")
 
     def compliance(self, parameter: str, value_V: float) -> float:
-        return check_range(parameter, value_V, 0.1, self.max_compliance_V, "V")
+        return check_range(parameter, value_V, COMPLIANCE_FLOOR_V, self.max_compliance_V, "V")
 
     def field(self, parameter: str, value_T: float) -> float:
         return check_range(parameter, value_T, -self.max_field_T, self.max_field_T, "T")

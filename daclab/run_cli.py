@@ -18,9 +18,10 @@ from typing import Sequence, TextIO
 
 from daclab.command_line import EXIT_USAGE
 from daclab.limits import LimitError
-from daclab.rundir import DEFAULT_ROOT, LOG_NAME
+from daclab.rundir import DEFAULT_ROOT, LOG_NAME, RunBusyError
 from daclab.sequence import SequenceOutcome, StepReport, resume, run_sequence
 from daclab.sequence_file import SequenceSpec, load_sequence
+from daclab.sim.sample import load_sample
 
 
 
@@ -75,6 +76,8 @@ def print_outcome(outcome: SequenceOutcome, out: TextIO) -> None:
         error = f" ({result.error})" if result.error else ""
         print(f"  {result.data_path.name}: {result.status}, {result.points} points{error}", file=out)
     print(f"Sequence {outcome.status}. Run folder: {outcome.run_dir}", file=out)
+    if outcome.error:
+        print(f"  why: {outcome.error}", file=out)
     print(f"  log: {outcome.run_dir / LOG_NAME}", file=out)
     if outcome.report_dir is not None:
         print(f"  report: {outcome.report_dir}/ (summary.json, summary.txt, figures)", file=out)
@@ -132,6 +135,11 @@ def main_run(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int
     simulation = None
     if args.sim is not None:
         simulation = {"sample": args.sim or spec.simulation_model or "ceh9_cell1", "seed": args.seed}
+        try:
+            load_sample(simulation["sample"])  # a bad sample file is refused before any run folder exists
+        except (ValueError, OSError) as error:
+            print(f"daclab run: {error}", file=sys.stderr)
+            return EXIT_USAGE
     printer = ProgressPrinter(sys.stderr)
     wall = time.perf_counter()
     with _StopOnInterrupt() as stop_requested:
@@ -157,7 +165,7 @@ def main_resume(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> 
     with _StopOnInterrupt() as stop_requested:
         try:
             outcome = resume(Path(args.run_dir), should_stop=stop_requested, progress=printer)
-        except (LimitError, OSError, ValueError) as error:
+        except (LimitError, OSError, ValueError, RunBusyError) as error:
             printer.end_line()
             print(f"daclab resume: {error}", file=sys.stderr)
             return EXIT_USAGE

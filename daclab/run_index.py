@@ -8,7 +8,9 @@ found while measuring), report/summary.json adds the results of the report when 
 ``record_run`` rewrites all rows of one run in a single transaction, so that a reader (the GUI)
 sees a run either as it was or as it is now, even when the writer is killed halfway: SQLite's
 atomic commit throws an unfinished transaction away on the next open. A lost or damaged index is
-remade from the folders with ``rebuild`` (``daclab runs --rebuild``).
+remade from the folders with ``rebuild`` (``daclab runs --rebuild``). A run recorded as running
+whose process has died (its folder's run.lock is free: daclab.rundir.measuring) reads as
+interrupted, as a rebuild records it.
 
 Tables (schema version in ``PRAGMA user_version``)::
 
@@ -49,8 +51,8 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from daclab.command_line import EXIT_USAGE, CommandParser, ParserExit, UsageError
 from daclab.limits import check_choice
-from daclab.rundir import (DEFAULT_ROOT, IDENTITY_NAME, INDEX_NAME, REPORT_FOLDER, SUMMARY_NAME, Journal,
-                           read_identity)
+from daclab.rundir import (DEFAULT_ROOT, IDENTITY_NAME, INDEX_NAME, LOCK_NAME, REPORT_FOLDER, SUMMARY_NAME, Journal,
+                           is_measuring, read_identity)
 
 log = logging.getLogger(__name__)
 
@@ -188,9 +190,11 @@ def read_run(run_dir: str | Path, running: bool = False) -> RunRecord:
     """The rows of one run folder, from run.json, journal.jsonl and report/summary.json.
 
     A step with a 'step start' but no later 'step end' is "interrupted", or "running" when
-    ``running`` says the sequence is still going (only the engine that runs it knows).
+    ``running`` says the sequence is still going: the engine that runs it says so, and so does
+    the folder's lock while a process holds it (:func:`daclab.rundir.is_measuring`).
     """
     run_dir = Path(run_dir).resolve()
+    running = running or is_measuring(run_dir)
     if not (run_dir / IDENTITY_NAME).is_file():
         raise RunIndexError(f"{run_dir}: no {IDENTITY_NAME}; not a run folder")
     try:
@@ -651,9 +655,6 @@ class RunIndex:
         if kind is not None:
             where.append("m.kind = ?")
             parameters.append(kind)
-        if status is not None:
-            where.append("m.status = ?")
-            parameters.append(status)
         condition = " AND ".join(where) or "1"
         with self._read() as db:
             rows = db.execute(
@@ -672,11 +673,16 @@ class RunIndex:
                 found.setdefault(result["measurement_id"], {})[result["name"]] = {
                     "value": result["value"], "stderr": result["stderr"], "unit": result["unit"]}
         out = []
+        settle = self._settler()
         for row in rows:
             entry = dict(row)
             entry["run_dir"] = str(self._run_path(row["run_dir"]))
             entry["path"] = str(Path(entry["run_dir"]) / row["file"]) if row["file"] else None
             entry["simulated"] = bool(row["simulated"])
+            entry["status"] = settle(row["run_dir"], row["status"])
+            entry["sequence_status"] = settle(row["run_dir"], row["sequence_status"])
+            if status is not None and entry["status"] != status:
+                continue
             results = found.get(entry.pop("id"), {})
             for key, names in MAIN_RESULTS.items():
                 entry[key] = next((results[name]["value"] for name in names if name in results), None)
@@ -691,20 +697,36 @@ class RunIndex:
         if status is not None:
             check_choice("status", status, STEP_STATUSES)
         where, parameters = _filters(sample=sample, cell=cell, since=since, until=until, started="s.started")
-        if status is not None:
-            where.append("s.status = ?")
-            parameters.append(status)
         rows = self._db.execute(
             f"""SELECT s.*, (SELECT COUNT(*) FROM measurements AS m WHERE m.sequence_id = s.id) AS measurements
                 FROM sequences AS s WHERE {" AND ".join(where) or "1"}
                 ORDER BY julianday(s.started), s.run_dir""", parameters).fetchall()
         out = []
+        settle = self._settler()
         for row in rows:
             entry = dict(row)
             entry["run_dir"] = str(self._run_path(row["run_dir"]))
             entry["simulated"] = bool(row["simulated"])
-            out.append(entry)
+            entry["status"] = settle(row["run_dir"], row["status"])
+            if status is None or entry["status"] == status:
+                out.append(entry)
         return out
+
+    def _settler(self):
+        """status(key, recorded) -> the status to show: a run recorded as "running" whose folder
+        lock is free was killed (nothing was left to record its end), so it and its running step
+        are "interrupted", as a rebuild would record them. Asked once per run."""
+        dead: dict[str, bool] = {}
+
+        def settle(key: str, recorded: str | None) -> str | None:
+            if recorded != "running":
+                return recorded
+            if key not in dead:
+                folder = self._run_path(key)
+                dead[key] = (folder / LOCK_NAME).is_file() and not is_measuring(folder)
+            return "interrupted" if dead[key] else recorded
+
+        return settle
 
     def tc_against_days(self, sample: str, criterion: str = "midpoint") -> list[tuple[float, float, str]]:
         """(days since synthesis, Tc in K, data file) of every measurement of ``sample`` with a

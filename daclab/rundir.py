@@ -7,6 +7,7 @@ sequence run and the run index::
     <root>/<YYYYmmdd-HHMMSS>_<sequence>/     one run folder:
         sequence.yaml                        the sequence as it was run (resume reads it back)
         run.json                             who and where: sequence, sample, lab, simulation
+        run.lock                             locked by the process measuring into the folder
         journal.jsonl                        what happened, one JSON object per line, appended
         daclab.log                           the log of the run
         01_<step>.csv, 02_<step>.csv ...     one pymeasure Results file per step
@@ -14,7 +15,8 @@ sequence run and the run index::
         report/                              figures, summary.txt, summary.json
 
 The journal is the record a crash cannot corrupt: each line is written whole, flushed and synced
-before the run goes on, and a torn last line (the process killed mid-write) is ignored on reading.
+before the run goes on. A torn last line (a power cut mid-write) is ignored on reading, and the
+next append (a resume) starts on a line of its own.
 Its events (key ``event``), with ``time`` (ISO 8601 wall time) on each:
 
     sequence start   name, steps (count)
@@ -34,6 +36,7 @@ one field of a field series, one temperature of Ic pulses or dI/dV, one aging vi
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -41,12 +44,19 @@ import re
 from pathlib import Path
 from typing import Any, Iterator
 
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
+    import msvcrt
+
 DEFAULT_ROOT = "daclab-data"
 INDEX_NAME = "runs.sqlite"
 SEQUENCE_NAME = "sequence.yaml"
 IDENTITY_NAME = "run.json"
 JOURNAL_NAME = "journal.jsonl"
 LOG_NAME = "daclab.log"
+LOCK_NAME = "run.lock"
 REPORT_FOLDER = "report"
 SUMMARY_NAME = "summary.json"
 
@@ -57,9 +67,13 @@ def now_iso() -> str:
     return dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
+SAFE_NAME_LENGTH = 80  # a run folder's name stays far below the file systems' 255 bytes
+
+
 def safe_name(text: str) -> str:
-    """``text`` reduced to letters, digits, '-' and '_' (a file-name part that cannot leave its folder)."""
-    name = re.sub(r"[^A-Za-z0-9_\-]+", "_", text.strip()).strip("_")
+    """``text`` reduced to letters, digits, '-' and '_' and to ``SAFE_NAME_LENGTH`` characters
+    (a file-name part that cannot leave its folder)."""
+    name = re.sub(r"[^A-Za-z0-9_\-]+", "_", text.strip())[:SAFE_NAME_LENGTH].strip("_")
     return name or "run"
 
 
@@ -100,6 +114,67 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     os.replace(temporary, path)
 
 
+class RunBusyError(RuntimeError):
+    """Another process is measuring into the run folder."""
+
+
+@contextlib.contextmanager
+def measuring(run_dir: str | Path) -> Iterator[None]:
+    """Hold the run folder's lock while measuring into it (a new run, or a resume).
+
+    The operating system drops the lock when the process ends, however it ends, so a run whose
+    lock is free has no process left measuring into it (:func:`is_measuring`); and two resumes of
+    one folder cannot append to the same file at once. Raises RunBusyError when it is held.
+    """
+    path = Path(run_dir) / LOCK_NAME
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if not _try_lock(descriptor, exclusive=True):
+            try:
+                owner = os.read(descriptor, 64).decode("ascii", "replace").strip() or "unknown"
+            except OSError:  # Windows: the locked byte cannot be read either
+                owner = "unknown"
+            raise RunBusyError(f"{Path(run_dir)} is being measured by another process (pid {owner}); "
+                               f"resume it once that one has ended")
+        os.ftruncate(descriptor, 0)
+        os.write(descriptor, f"{os.getpid()}\n".encode("ascii"))
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def is_measuring(run_dir: str | Path) -> bool:
+    """True while a process holds the run folder's lock (:func:`measuring`). A folder without a
+    lock file (written before there was one) says nothing: False."""
+    path = Path(run_dir) / LOCK_NAME
+    try:
+        descriptor = os.open(path, os.O_RDONLY)  # an archive on read-only media can be asked too
+    except OSError:
+        return False
+    try:
+        if not _try_lock(descriptor, exclusive=False):
+            return True
+        if fcntl is None:  # Windows frees a lock at close only eventually: free it now
+            msvcrt.locking(descriptor, msvcrt.LK_UNLCK, 1)
+        return False
+    finally:
+        os.close(descriptor)
+
+
+def _try_lock(descriptor: int, exclusive: bool) -> bool:
+    """Lock the open file without waiting; False when another holder has it. flock (not lockf),
+    so that two descriptors of one process exclude each other too: the window reads the index
+    while its own worker thread measures."""
+    try:
+        if fcntl is not None:
+            fcntl.flock(descriptor, (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        else:
+            msvcrt.locking(descriptor, msvcrt.LK_NBLCK, 1)
+    except OSError:
+        return False
+    return True
+
+
 def read_identity(run_dir: str | Path) -> dict[str, Any]:
     path = Path(run_dir) / IDENTITY_NAME
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -115,10 +190,20 @@ class Journal:
         record = {"event": event, "time": now_iso(), **fields}
         line = json.dumps(record, default=_jsonable, allow_nan=True)
         with open(self.path, "a", encoding="utf-8") as stream:
+            if self._torn_end():  # a power cut mid-append: end the torn line, so that this one stands alone
+                line = "\n" + line
             stream.write(line + "\n")
             stream.flush()
             os.fsync(stream.fileno())
         return record
+
+    def _torn_end(self) -> bool:
+        """True when the journal's last line has no newline (its writer died mid-line)."""
+        with open(self.path, "rb") as stream:
+            if stream.seek(0, os.SEEK_END) == 0:
+                return False
+            stream.seek(-1, os.SEEK_END)
+            return stream.read(1) != b"\n"
 
     def events(self) -> Iterator[dict[str, Any]]:
         """Every whole event in order; a torn last line (a crash mid-write) is skipped."""

@@ -4,6 +4,7 @@ The order is pymeasure's Worker's (startup, metadata into the header, execute, s
 case), and the file is a pymeasure Results file that pymeasure's own tools open; what differs is
 that nothing waits in a queue: every point is written and flushed before the procedure goes on,
 and the file is synced to disk every few seconds, so a crash loses at most the point in flight.
+A new file appears with its whole header (parameters and metadata) or not at all.
 Scripts, the sequence engine, the window (on a worker thread) and the tests run procedures
 this way.
 """
@@ -20,14 +21,15 @@ from typing import Any, Callable
 from pymeasure.experiment import Procedure, Results
 from pymeasure.experiment.results import CSVFormatter
 
-from daclab.connection import retries_on_this_thread
+from daclab.connection import faults_on_this_thread
 
 log = logging.getLogger(__name__)
 
 SYNC_INTERVAL_S = 2.0  # wall seconds between fsyncs; a flush reaches the OS at every point
-# The flag of a point that needed retried instrument exchanges (how many, since the point before);
-# the runner fills it for every procedure whose DATA_COLUMNS list it.
-RETRIES_COLUMN = "Retries"
+# The flag of a point taken while instruments misbehaved: how many exchanges had to be retried or
+# were slow since the point before (daclab.connection); the runner fills it for every procedure
+# whose DATA_COLUMNS list it.
+FAULTS_COLUMN = "Instrument faults"
 
 
 @dataclasses.dataclass
@@ -156,7 +158,7 @@ def run(procedure, data_path: str | Path, should_stop: Callable[[], bool] = lamb
     procedure.check()
     path.parent.mkdir(parents=True, exist_ok=True)
     continuing = append and path.exists()
-    results = Results(procedure, str(path)) if not continuing else _results_for_append(procedure, path)
+    results = _results_for_append(procedure, path) if continuing else _staged_results(procedure, path)
     writer: _PointWriter | None = None
     outcome = RunOutcome("failed", path, 0)
 
@@ -167,11 +169,11 @@ def run(procedure, data_path: str | Path, should_stop: Callable[[], bool] = lamb
             on_event(topic, record)
         elif topic == "batch results":
             columns = list(record)
-            retries = flagged({}).get(RETRIES_COLUMN)  # every row of a batch came from the same exchanges
+            faults = flagged({}).get(FAULTS_COLUMN)  # every row of a batch came from the same exchanges
             for values in zip(*(record[c] for c in columns)):
                 row = dict(zip(columns, values))
-                if retries is not None:
-                    row[RETRIES_COLUMN] = retries
+                if faults is not None:
+                    row[FAULTS_COLUMN] = faults
                 writer.write(row)
                 on_event("results", row)
         elif topic == "segment" and writer is not None:
@@ -179,17 +181,17 @@ def run(procedure, data_path: str | Path, should_stop: Callable[[], bool] = lamb
         else:
             on_event(topic, record)
 
-    retries_seen = retries_on_this_thread()
-    flags_points = RETRIES_COLUMN in getattr(procedure, "DATA_COLUMNS", ())
+    faults_seen = faults_on_this_thread()
+    flags_points = FAULTS_COLUMN in getattr(procedure, "DATA_COLUMNS", ())
 
     def flagged(record: dict[str, Any]) -> dict[str, Any]:
-        """``record`` with the number of exchanges retried since the previous point."""
-        nonlocal retries_seen
+        """``record`` with the number of instrument faults met since the previous point."""
+        nonlocal faults_seen
         if not flags_points:
             return record
-        now = retries_on_this_thread()
-        retries, retries_seen = now - retries_seen, now
-        return {**record, RETRIES_COLUMN: retries}
+        now = faults_on_this_thread()
+        faults, faults_seen = now - faults_seen, now
+        return {**record, FAULTS_COLUMN: faults}
 
     procedure.emit = emit
     procedure.should_stop = should_stop
@@ -199,6 +201,7 @@ def run(procedure, data_path: str | Path, should_stop: Callable[[], bool] = lamb
         procedure.evaluate_metadata()
         if not continuing:
             results.store_metadata()
+        _publish(results, path)
         writer = _PointWriter(results, path, count_rows(path) if continuing else 0)
         procedure.execute()
         outcome.status = "aborted" if should_stop() else "finished"
@@ -209,6 +212,7 @@ def run(procedure, data_path: str | Path, should_stop: Callable[[], bool] = lamb
         try:
             procedure.shutdown()
         finally:
+            _publish(results, path)  # a step that failed before its first point keeps its file (the header)
             if writer is not None:
                 outcome.points = writer.points
                 writer.close()
@@ -216,6 +220,29 @@ def run(procedure, data_path: str | Path, should_stop: Callable[[], bool] = lamb
                                                                                           Procedure.FAILED)
     outcome.analysis = list(getattr(procedure, "analysis", []))
     return outcome
+
+
+def _staged_results(procedure, path: Path) -> Results:
+    """A Results for a new data file ``path`` whose header pymeasure writes into a staging file
+    beside it (``name.csv.partial``), where the metadata is added once known; :func:`_publish`
+    then renames it to ``path``. pymeasure creates the file empty and writes the header after,
+    and rewrites it in place to add the metadata: a crash at either moment would leave a data
+    file that no loader reads."""
+    staging = path.with_name(path.name + ".partial")
+    staging.unlink(missing_ok=True)  # left by a run killed before it published its file
+    return Results(procedure, str(staging))
+
+
+def _publish(results: Results, path: Path) -> None:
+    """Move the staged file with its complete header to ``path`` in one rename (nothing to do once
+    done, or for a file continued): the data file is whole or absent at every moment."""
+    staging = Path(results.data_filename)
+    if staging == path:
+        return
+    with open(staging, "rb") as stream:
+        os.fsync(stream.fileno())
+    os.replace(staging, path)
+    results.data_filename, results.data_filenames = str(path), [str(path)]
 
 
 def _results_for_append(procedure, path: Path) -> Results:

@@ -24,14 +24,32 @@ def parse_date(parameter: str, text: str) -> dt.datetime | None:
 
     A date without a time zone is taken as local time, as a lab notebook writes it.
     """
-    text = (text or "").strip()
+    if text is None:
+        return None
+    if not isinstance(text, str):  # a number or a list is no date, and has no .strip()
+        raise LimitError(f"{parameter} = {text!r} is not a date; write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM")
+    text = text.strip()
     if not text:
         return None
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:
         raise LimitError(f"{parameter} = {text!r} is not a date; write it as YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
-    return moment if moment.tzinfo else moment.astimezone()
+    try:  # the local time zone of year 1 or 9999 is beyond what the system's clock can tell
+        moment = moment if moment.tzinfo else moment.astimezone()
+        moment.timestamp()
+    except (ValueError, OverflowError, OSError):
+        raise LimitError(f"{parameter} = {text!r} is outside the dates this computer can count days from; "
+                         f"a synthesis date is a recent one") from None
+    return moment
+
+
+def _is_nan(value) -> bool:
+    """NaN of any float type; False for what is no number at all (check_range names that)."""
+    try:
+        return math.isnan(value)
+    except TypeError:
+        return False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +61,7 @@ class SampleInfo:
     synthesis_date: str = ""  # ISO 8601; '' unknown
 
     def __post_init__(self):
-        if not math.isnan(self.pressure_GPa):
+        if not _is_nan(self.pressure_GPa):  # check_range refuses what is not a number, naming it
             check_range("pressure", self.pressure_GPa, 0.0, MAX_PRESSURE_GPA, "GPa")
         check_choice("pressure scale", self.pressure_scale, tuple(PRESSURE_SCALES))
         parse_date("synthesis date", self.synthesis_date)

@@ -12,7 +12,10 @@ says which steps and segments were finished. :func:`resume` continues such a run
 folder: finished steps are left alone; of the interrupted step the finished segments are kept
 and skipped, the rows of the segment in flight are moved aside (``.interrupted-N.csv``: kept, not
 part of the data), and the step goes on from there, appending to its file. The data of a resumed
-run is therefore that of an uninterrupted run except for the segment that was retaken.
+run is therefore that of an uninterrupted run except for the segment that was retaken. The
+process measuring into a run folder holds its lock (:func:`daclab.rundir.measuring`) until it
+ends, however it ends: a second resume of a folder in use is refused, and the run index tells a
+killed run from a running one.
 
 Example::
 
@@ -36,7 +39,7 @@ from typing import Any, Callable
 
 from daclab import __version__, runner
 from daclab.lab import Lab, load_lab
-from daclab.rundir import (DEFAULT_ROOT, IDENTITY_NAME, LOG_NAME, SEQUENCE_NAME, Journal,
+from daclab.rundir import (DEFAULT_ROOT, IDENTITY_NAME, LOG_NAME, SEQUENCE_NAME, Journal, measuring,
                            new_run_dir, now_iso, read_identity, step_file_name, write_json_atomic)
 from daclab.sequence_file import SequenceSpec, StepSpec, load_sequence
 
@@ -87,6 +90,14 @@ def run_sequence(spec: SequenceSpec, out: str | Path = DEFAULT_ROOT, simulation:
         simulation = _simulation_of(lab)
     simulation = None if simulation is None else {**DEFAULT_SIMULATION, **simulation}
     run_dir = new_run_dir(out, spec.name)
+    with measuring(run_dir):
+        return _start_run(spec, run_dir, simulation, should_stop=should_stop, progress=progress, report=report,
+                          lab=lab, on_event=on_event)
+
+
+def _start_run(spec: SequenceSpec, run_dir: Path, simulation: dict | None, should_stop: Callable[[], bool],
+               progress: ProgressCallback | None, report: bool, lab: Lab | None,
+               on_event: EventCallback | None) -> SequenceOutcome:
     (run_dir / SEQUENCE_NAME).write_text(spec.to_yaml(), encoding="utf-8")
     identity = {
         "sequence": spec.name, "sequence_file": str(spec.source), "run_dir": str(run_dir.resolve()),
@@ -104,12 +115,22 @@ def run_sequence(spec: SequenceSpec, out: str | Path = DEFAULT_ROOT, simulation:
 
 
 def resume(run_dir: str | Path, should_stop: Callable[[], bool] = lambda: False,
-           progress: ProgressCallback | None = None, report: bool = True) -> SequenceOutcome:
+           progress: ProgressCallback | None = None, report: bool = True,
+           on_event: EventCallback | None = None) -> SequenceOutcome:
     """Continue an interrupted run in its own folder (see the module docstring). A run whose
-    steps all finished gets its report and index entry written again, and nothing measured."""
+    steps all finished gets its report and index entry written again, and nothing measured.
+    on_event: as for :func:`run_sequence`, for the steps measured now.
+    Raises :class:`daclab.rundir.RunBusyError` while another process measures into the folder.
+    """
     run_dir = Path(run_dir)
     if not (run_dir / SEQUENCE_NAME).exists() or not (run_dir / IDENTITY_NAME).exists():
         raise FileNotFoundError(f"{run_dir} is not a run folder (no {SEQUENCE_NAME} and {IDENTITY_NAME})")
+    with measuring(run_dir):
+        return _resume(run_dir, should_stop=should_stop, progress=progress, report=report, on_event=on_event)
+
+
+def _resume(run_dir: Path, should_stop: Callable[[], bool], progress: ProgressCallback | None, report: bool,
+            on_event: EventCallback | None) -> SequenceOutcome:
     spec = load_sequence(run_dir / SEQUENCE_NAME)
     identity = read_identity(run_dir)
     state = journal_state(Journal(run_dir))
@@ -134,7 +155,7 @@ def resume(run_dir: str | Path, should_stop: Callable[[], bool] = lambda: False,
         simulation = {**simulation, "start_K": _last_temperature(run_dir, first) or simulation.get("start_K")}
     Journal(run_dir).append("sequence resume", step=first, done_segments=sorted(done))
     return _run_steps(spec, run_dir, simulation, first_step=first, done_segments=set(done),
-                      should_stop=should_stop, progress=progress, report=report)
+                      should_stop=should_stop, progress=progress, report=report, on_event=on_event)
 
 
 @dataclasses.dataclass

@@ -55,6 +55,7 @@ from daclab.procedures.differential_conductance import DifferentialConductance
 from daclab.procedures.field_series import FieldSeries
 from daclab.procedures.rt_sweep import RTSweep
 from daclab.sample_info import SampleInfo
+from daclab.sim.configs import read_yaml
 from daclab.sim.sample import Sample
 from daclab.suspenders import KINDS as SUSPENDER_KINDS
 from daclab.suspenders import Suspender, suspenders_from_spec
@@ -206,44 +207,8 @@ def sequence_from_dict(data: dict, source: str = SCRIPT, base_dir: str | Path = 
 
 
 def _read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
-    """The plain data of a YAML file and its node tree (for the lines), by the safe loader only."""
-    source = str(path)
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except OSError as error:
-        raise SequenceError(f"{source}: cannot be read: {error.strerror or error}") from None
-    except UnicodeDecodeError as error:
-        line = path.read_bytes()[:error.start].count(b"\n") + 1
-        raise SequenceError(f"{source}:{line}: not UTF-8 text ({error.reason})") from None
-    loader = None
-    try:
-        loader = yaml.SafeLoader(text)  # its reader refuses some characters at once
-        root = loader.get_single_node()
-        return (None if root is None else loader.construct_document(root)), root
-    except yaml.MarkedYAMLError as error:
-        raise SequenceError(f"{source}:{_yaml_error_line(error)}: {_yaml_problem(error)}") from None
-    except yaml.YAMLError as error:  # the reader's: a character YAML does not allow
-        line = text[:getattr(error, "position", 0)].count("\n") + 1
-        raise SequenceError(f"{source}:{line}: not YAML: {error}") from None
-    except RecursionError:
-        raise SequenceError(f"{source}:1: not YAML this program can read: nested too deeply") from None
-    finally:
-        if loader is not None:
-            loader.dispose()
-
-
-def _yaml_error_line(error: yaml.MarkedYAMLError) -> int:
-    mark = error.problem_mark or error.context_mark
-    return mark.line + 1 if mark is not None else 1
-
-
-def _yaml_problem(error: yaml.MarkedYAMLError) -> str:
-    tag = re.search(r"constructor for the tag '([^']*)'", error.problem or "")
-    if isinstance(error, yaml.constructor.ConstructorError) and tag:
-        return (f"the tag {tag.group(1)!r} is not allowed: a sequence file holds plain data (mappings, lists, "
-                f"text, numbers)")
-    context = f"{error.context}, " if error.context else ""
-    return f"not YAML: {context}{error.problem}"
+    """The plain data of a sequence or sample file and its node tree (for the lines)."""
+    return read_yaml(path, SequenceError, "sequence")
 
 
 class _Locator:

@@ -40,6 +40,8 @@ from pymeasure.instruments import Instrument, SCPIMixin
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from daclab import clock as clocks
+from daclab.instruments import reply_grammar as g
+from daclab.instruments.ieee488 import scpi_next_error
 from daclab.instruments.magnet import MagnetError, MagnetSupplyAdapter, MagnetTimeoutError
 
 #: ``STATE?`` codes, as the 430 manual lists them.
@@ -60,6 +62,30 @@ SEGMENTS = range(1, 11)  # the 430 holds up to 10 ramp segments
 RAMP_RATE_RANGE_A_PER_S = (1e-4, 10.0)
 MAX_CURRENT_A = 125.0
 WELCOME_LINES_ON_TCP = 2
+
+
+# The 430 prints its values as plain decimals whose number of digits the sources at hand leave
+# open (the twin: 1.2345678 T, 12.345600 A, an optional minus), so a value must be a well-formed
+# decimal; states and switches are strict.
+_VALUE = g.decimal("±?", exponent=True)
+_SEGMENT = g.integer(SEGMENTS)
+
+REPLY_FORMATS = [
+    # readings
+    (g.command("FIELD:MAG?", "CURR:MAG?", "CURR:SUPP?", "VOLT:SUPP?", "VOLT:MAG?"), _VALUE),
+    # states
+    (g.command("STATE?"), g.integer(STATE_NAMES)),
+    (g.command("PS?", "PS:INST?", "PERS?", "QU?", "QU:DET?", "FIELD:UNITS?", "RAMP:RATE:UNITS?"), g.BOOLEAN),
+    (g.command("QU:COUNT?"), g.integer(range(0, 100000))),
+    (g.command("*STB?"), g.REGISTER_BYTE),
+    (g.command("*OPC?"), g.one_of("1")),
+    (g.command("SYST:ERR?"), g.SCPI_ERROR),
+    # settings read back: the coil constant is checked against the lab file before any ramp
+    (g.command("FIELD:TARG?", "CURR:TARG?", "COIL?", "CURR:LIMIT?", "PS:CURR?", "PS:HTIME?", "PS:CTIME?"), _VALUE),
+    (g.command("RAMP:RATE:SEG?"), _SEGMENT),
+    (g.group(rf"RAMP:RATE:(?:FIELD|CURR):{_SEGMENT}\?"), g.fields(_VALUE, _VALUE)),  # rate,upper bound
+    (g.command("*IDN?"), g.identification("AMERICAN MAGNETICS INC.", "MODEL 430", (1, 2))),
+]
 
 
 def _is_tcp_socket(adapter) -> bool:
@@ -85,6 +111,9 @@ class AMI430(SCPIMixin, Instrument):
     the 430's two on a TCP socket connection and none on others (RS-232 sends none). A
     connection that does not send them (the simulated lab) passes ``0``.
     """
+
+    reply_formats = REPLY_FORMATS
+    next_error = scpi_next_error()
 
     def __init__(self, adapter, name="AMI Model 430 magnet power supply", welcome_lines: int | None = None,
                  **kwargs):

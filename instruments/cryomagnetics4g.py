@@ -27,6 +27,7 @@ from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from daclab import clock as clocks
+from daclab.instruments import reply_grammar as g
 from daclab.instruments.ieee488 import standard_event_errors
 from daclab.instruments.magnet import MagnetError, MagnetSupplyAdapter
 
@@ -41,6 +42,24 @@ STB_SWEEPING = 1
 STB_QUENCH = 4
 
 _READING = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*(kG|A|T|G)\s*$")
+
+
+# A value with its unit as a suffix (12.3450kG, -0.5000T); the number of decimals is the 4G's
+# display resolution, which the sources at hand do not fix, so any well-formed decimal is taken.
+READING = g.group(g.decimal("±?") + r" ?" + g.one_of(*UNITS))
+
+REPLY_FORMATS = [
+    # readings
+    (g.command("IMAG?", "IOUT?"), READING),
+    # states
+    (g.command("*STB?", "*ESR?"), g.REGISTER_BYTE),
+    (g.command("PSHTR?"), g.BOOLEAN),
+    # settings read back
+    (g.command("ULIM?", "LLIM?"), READING),
+    (g.command("UNITS?"), g.one_of(*UNITS)),
+    (g.query("RATE?", g.integer(RATE_RANGES)), g.decimal("+?")),  # A/s
+    (g.command("*IDN?"), g.identification("CRYOMAGNETICS", "4G")),
+]
 
 
 class Reading(NamedTuple):
@@ -69,6 +88,8 @@ class Cryomagnetics4G(Instrument):
         supply.sweep("UP")
         supply.magnet_reading               # Reading(value=..., unit='A')
     """
+
+    reply_formats = REPLY_FORMATS
 
     def __init__(self, adapter, name="Cryomagnetics 4G magnet power supply", **kwargs):
         kwargs.setdefault("read_termination", "\n")

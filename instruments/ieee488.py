@@ -1,5 +1,6 @@
 """IEEE 488.2 standard event status, shared by the instruments that report errors through *ESR?
-(Lakeshore 350 and 370, SRS SIM900/SIM921) rather than a SCPI error queue."""
+(Lakeshore 350 and 370, SRS SIM900/SIM921) rather than a SCPI error queue; and the SCPI error
+queue's ``SYST:ERR?`` for those that have one (Keithley 6221 and 2182A, AMI 430)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,24 @@ class StandardEventStatusMixin:
     def check_errors(self) -> list[StandardEvent]:
         """Read (and thereby clear) *ESR?; return, and log, the error bits that are set."""
         return standard_event_errors(self, self.standard_event_status)
+
+
+def _scpi_error(fields: list[str]) -> list:
+    code, _, message = ",".join(fields).partition(",")
+    return [int(code), message.strip()]
+
+
+def scpi_next_error():
+    """``next_error`` for a SCPI instrument: ``SYST:ERR?`` as ``[code, message]`` (the message as
+    sent, in its quotes), which pymeasure's ``check_errors`` reads.
+
+    pymeasure's version casts both fields to float, so the message stays text in a numeric reply,
+    which the exchange layer (:mod:`daclab.connection`) rightly refuses as garbled: every
+    ``check_errors`` of a guarded driver then failed. Here the reply is read as text (its format,
+    ``code,"message"``, is checked by the driver's ``reply_formats``) and split once.
+    """
+    return Instrument.measurement(
+        "SYST:ERR?",
+        """Get the next error in the queue as ``[code, message]``; code 0 means the queue is empty.""",
+        cast=str, maxsplit=1, get_process_list=_scpi_error,
+    )

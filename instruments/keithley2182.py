@@ -40,9 +40,44 @@ from pymeasure.instruments.keithley.keithley2182 import Keithley2182, Keithley21
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from daclab import clock
+from daclab.instruments import reply_grammar as g
+from daclab.instruments.ieee488 import scpi_next_error
 
 OVERFLOW = 9.9e37  # what the 2182A returns for a reading beyond its range
 CHANNEL_RANGES_V = {1: (0.01, 0.1, 1.0, 10.0, 100.0), 2: (0.1, 1.0, 10.0)}
+
+# A reading, and every other number the 2182A sends: SCPI NR3 with its sign, one digit before the
+# point and a signed two-digit exponent (+1.4282699E-04; the overflow +9.9000000E+37). The
+# number of decimals follows the resolution, so 1 to 9 are taken.
+READING = g.nr3((1, 9), "±")
+READINGS = g.repeated(READING)  # TRIG:COUN readings at once
+IDENTIFICATION = g.identification("KEITHLEY INSTRUMENTS INC.", "MODEL 2182A")
+_CHANNEL_NODE = ":SENS:VOLT:CHAN[12]"
+
+REPLY_FORMATS = [
+    # readings (:READ? serves the temperature function too)
+    (g.command(":READ?", ":FETC?", ":SENS:DATA:FRES?"), READINGS),
+    (g.command(*(f":CALC2:FORM {f};:CALC2:STAT ON;:CALC2:IMM?;" for f in ("MEAN", "MAX", "MIN", "SDEV"))), READING),
+    # states and settings
+    (g.command(":SENS:CHAN?"), g.integer(range(0, 3))),  # 0: the internal temperature sensor
+    (g.command(":SENS:FUNC?"), g.group("|".join(f"{q}(?:VOLT|TEMP){q}" for q in ('"', "'", "")))),
+    (g.command(":SENS:VOLT:NPLC?", ":SENS:VOLT:DFIL:WIND?", ":TRIG:DEL?", ":SENS:TEMP:RTEM?", ":SENS:TEMP:NPLC?"),
+     READING),
+    (_CHANNEL_NODE + g.command(":RANG?", ":REF?"), READING),
+    (_CHANNEL_NODE + g.command(":RANG:AUTO?", ":REF:STAT?"), g.BOOLEAN),
+    (g.command(":SENS:VOLT:DFIL?", ":SENS:VOLT:LPAS?", ":SYST:AZER?", ":SYST:FAZ?", ":SYST:LSYN?", ":DISP:ENAB?"),
+     g.BOOLEAN),
+    (g.command(":SENS:VOLT:DFIL:COUN?"), g.integer(range(1, 101))),
+    (g.command(":SENS:VOLT:DFIL:TCON?"), g.one_of("MOV", "REP")),
+    (g.command(":TRIG:SOUR?"), g.one_of("IMM", "BUS", "EXT", "TIM", "MAN")),
+    (g.command(":TRIG:COUN?"), g.group(g.integer(range(1, 10000)) + "|" + READING)),  # INF reads as 9.9E37
+    (g.command(":TRAC:POIN?"), g.integer(range(1, 1025))),
+    (g.command(":SYST:LFR?"), g.group(g.integer((50, 60)) + "|" + READING)),
+    (g.command("*STB?"), g.REGISTER_BYTE),
+    (g.command("*OPC?"), g.one_of("1")),
+    (g.command("SYST:ERR?"), g.SCPI_ERROR),
+    (g.command("*IDN?"), IDENTIFICATION),
+]
 
 
 def is_overflow(reading: float) -> bool:
@@ -98,8 +133,13 @@ class Keithley2182A(Keithley2182):
         v = nv.voltage                       # :READ?, one reading (a list if trigger_count > 1)
     """
 
+    # The channels' queries go out through this object (pymeasure channels forward to their
+    # parent), so their reply formats are declared here.
+    reply_formats = REPLY_FORMATS
+
     ch_1 = Instrument.ChannelCreator(Keithley2182AChannel, 1)
     ch_2 = Instrument.ChannelCreator(Keithley2182AChannel, 2)
+    next_error = scpi_next_error()
 
     def __init__(self, adapter, name: str = "Keithley 2182A Nanovoltmeter", **kwargs):
         # GPIB ends messages with LF (+EOI); on RS-232 pass the terminator set on the front panel.

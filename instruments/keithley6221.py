@@ -41,6 +41,7 @@ Choices where INSTRUMENTS.md is [unsure]:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
@@ -50,6 +51,11 @@ from pymeasure.instruments.keithley import Keithley6221 as _PymeasureKeithley622
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from daclab import clock as clocks
+from daclab.connection import faults_on_this_thread
+from daclab.instruments import reply_grammar as g
+from daclab.instruments.ieee488 import scpi_next_error
+from daclab.instruments.keithley2182 import IDENTIFICATION as NANOVOLTMETER_IDENTIFICATION
+from daclab.instruments.keithley2182 import READING
 
 MAX_CURRENT_A = 0.105
 BUFFER_SIZE = 65536  # readings the 6221 buffer holds
@@ -160,6 +166,96 @@ def _chunks(values: Sequence, size: int):
         yield values[start:start + size]
 
 
+# ---- reply formats ------------------------------------------------------------------------------
+
+# Numbers come as SCPI NR3 with their sign (+1.000000E-03), as from the 2182A.
+NUMBER = READING
+# One field per buffer element. UNIT and COMP are words or flags whose exact spelling the sources
+# at hand leave open (the twin writes OHM, V, W, SIEM and 0|1): short upper-case words or digits.
+ELEMENT_FORMATS = {
+    "READ": NUMBER,
+    "TST": NUMBER,
+    "UNIT": g.group("[A-Z]{1,4}"),
+    "RNUM": g.integer(range(BUFFER_SIZE), 5, "optional", sign="+?"),
+    "SOUR": NUMBER,
+    "COMP": g.group("[A-Z0-9]{1,4}"),
+    "AVOL": NUMBER,
+}
+BUFFER_QUERY = g.group(r"TRAC:DATA\?|TRAC:DATA:SEL\? \d+,\d+|:SENS:DATA\?")
+# The buffer when the elements in force are not known: any list of element fields. The field
+# alternatives are made disjoint (a number with its point, an integer, a word starting with a
+# letter): overlapping alternatives inside a repetition would make a long refused reply take
+# exponential time to refuse.
+ANY_BUFFER = g.repeated(g.group("|".join((NUMBER, g.integer(range(BUFFER_SIZE), 5, "optional", sign="+?"),
+                                          "[A-Z][A-Z0-9]{0,3}"))))
+
+
+@functools.lru_cache(maxsize=None)
+def buffer_format(elements: tuple[str, ...]) -> str:
+    """A buffer reply of whole readings, each with one field per element in force, in order."""
+    return g.repeated(g.fields(*(ELEMENT_FORMATS[e] for e in ordered_elements(elements))))
+
+
+_NUMBER_QUERIES = (
+    "SOUR:CURR?", "SOUR:CURR:RANG?", "SOUR:CURR:COMP?", "SOUR:DEL?", "SENS:AVER:WIND?",
+    "SOUR:DELT:HIGH?", "SOUR:DELT:LOW?", "SOUR:DELT:DEL?",
+    "SOUR:PDEL:HIGH?", "SOUR:PDEL:LOW?", "SOUR:PDEL:WIDT?", "SOUR:PDEL:SDEL?",
+    "SOUR:CURR:STAR?", "SOUR:CURR:STOP?", "SOUR:CURR:STEP?",
+    "SOUR:DCON:STAR?", "SOUR:DCON:STOP?", "SOUR:DCON:STEP?", "SOUR:DCON:DELT?", "SOUR:DCON:DEL?", "SOUR:DCON:NVZ?",
+)
+_STATE_QUERIES = (  # 0|1
+    "OUTP?", "SOUR:CURR:RANG:AUTO?", "SENS:AVER:STAT?", "SOUR:DELT:CAB?", "SOUR:DELT:CSW?", "SOUR:PDEL:SWE?",
+    "SOUR:DCON:CAB?", "SOUR:DELT:ARM?", "SOUR:PDEL:ARM?", "SOUR:DCON:ARM?", "SOUR:DELT:NVPR?", ":DISP:ENAB?",
+    ":OUTP:LTE?",
+)
+_REGISTER_WORD = g.integer(range(0, 65536))  # a 16-bit status register, NR1
+
+REPLY_FORMATS = [
+    # readings and run status (the buffer's format is added per instance: Keithley6221.reply_formats)
+    (g.command(*_NUMBER_QUERIES), NUMBER),
+    (g.command(*_STATE_QUERIES), g.BOOLEAN),
+    (g.command("TRAC:POIN:ACT?"), g.integer(range(0, BUFFER_SIZE + 1))),
+    (g.command("STAT:OPER:EVEN?", *(f":STAT:{r}{e}?" for r in ("OPER", "MEAS", "QUES") for e in ("", ":ENAB"))),
+     _REGISTER_WORD),
+    (g.command("*ESR?", "*STB?", "*SRE?"), g.REGISTER_BYTE),
+    (g.command("*OPC?"), g.one_of("1")),
+    (g.command("SYST:ERR?"), g.SCPI_ERROR),
+    # settings read back
+    (g.command("SOUR:DELT:COUN?", "SOUR:SWE:COUN?", "SOUR:PDEL:COUN?"),  # n or INF (9.9E37 as a number)
+     g.group("|".join((g.integer(range(1, BUFFER_SIZE + 1)), g.one_of("INF"), NUMBER)))),
+    (g.command("TRAC:POIN?"), g.integer(range(1, BUFFER_SIZE + 1))),
+    (g.command("SOUR:SWE:POIN?"), g.integer(range(1, BUFFER_SIZE))),
+    (g.command("SOUR:PDEL:INT?"), g.integer(range(5, 1000000))),
+    (g.command("SOUR:PDEL:LME?"), g.integer((1, 2))),
+    (g.command("SENS:AVER:COUN?"), g.integer(range(2, 301))),
+    (g.command("UNIT?"), g.one_of("V", "OHMS", "W", "SIEM")),
+    (g.command("UNIT:POW:TYPE?"), g.one_of("PEAK", "AVER")),
+    (g.command("FORM:ELEM?"), g.repeated(g.one_of(*ELEMENT_ORDER))),
+    (g.command("TRAC:DATA:TYPE?"), g.one_of("NONE", "DELT", "DCON", "PULS")),
+    (g.command("TRAC:TST:FORM?"), g.one_of("ABS", "DELT")),
+    (g.command("SOUR:PDEL:RANG?"), g.one_of("BEST", "FIX")),
+    (g.command("SOUR:SWE:SPAC?"), g.one_of("LIN", "LOG", "LIST")),
+    (g.command("SOUR:SWE:RANG?"), g.one_of("AUTO", "BEST", "FIX")),
+    (g.command("SENS:AVER:TCON?"), g.one_of("MOV", "REP")),
+    (g.command("*IDN?"), g.identification("KEITHLEY INSTRUMENTS INC.", "MODEL 6221")),
+    # No format for SYST:COMM:SER:ENT?: its reply is the 2182A's (empty while it has not
+    # answered yet), checked against the 2182A's own formats by Nanovoltmeter2182A.read.
+]
+
+
+def _through_link(*commands: str) -> str:
+    """The pass-through commands carrying the 2182A ``commands`` (as the channel records them)."""
+    return g.command(*(f'SYST:COMM:SER:SEND "{c}"' for c in commands))
+
+
+NANOVOLTMETER_REPLY_FORMATS = [
+    (_through_link("READ?", "FETC?", "SENS:DATA:FRES?"), READING),  # one reading: TRIG:COUN stays 1
+    (_through_link("SENS:VOLT:NPLC?"), READING),
+    (_through_link("SENS:CHAN?"), g.integer(range(0, 3))),
+    (_through_link("*IDN?"), NANOVOLTMETER_IDENTIFICATION),
+]
+
+
 # ---- the 2182A behind the pass-through ------------------------------------------------------
 
 class Nanovoltmeter2182A(Channel):
@@ -169,6 +265,10 @@ class Nanovoltmeter2182A(Channel):
     by polling ``SYST:COMM:SER:ENT?`` (empty while the 2182A has not answered yet) on the daclab
     clock. Commands must not contain double quotes; the 2182A's own strings use single quotes.
     """
+
+    # Its read() returns the 2182A's reply (polled through the 6221), checked here against the
+    # 2182A's formats, keyed by the pass-through command that carried the query.
+    reply_formats = NANOVOLTMETER_REPLY_FORMATS
 
     reply_timeout_s = 5.0
     reply_poll_s = 0.05
@@ -273,6 +373,15 @@ class Keithley6221(_PymeasureKeithley6221):
     """
 
     nanovoltmeter = Instrument.ChannelCreator(Nanovoltmeter2182A)
+    next_error = scpi_next_error()
+
+    @property
+    def reply_formats(self) -> list[tuple[str, str]]:
+        """The 6221's reply formats; the buffer's follows the elements last read or given
+        (``read_buffer``), so that a reply missing a field of a reading is refused."""
+        elements = self.__dict__.get("_buffer_elements")
+        buffer = ANY_BUFFER if elements is None else buffer_format(elements)
+        return [(BUFFER_QUERY, buffer), *REPLY_FORMATS]
 
     def __init__(self, adapter, name="Keithley 6221 current source", **kwargs):
         kwargs.setdefault("read_termination", "\n")
@@ -358,6 +467,7 @@ class Keithley6221(_PymeasureKeithley6221):
         """Control the unit of stored readings (all modes): 'V', 'Ohms', 'W' or 'Siemens'.""",
         validator=strict_discrete_set,
         values={"V": "V", "Ohms": "OHMS", "W": "W", "Siemens": "SIEM"}, map_values=True,
+        cast=str,  # a word: cast to float it stayed text, which the exchange layer refuses as garbled
     )
 
     power_type = Instrument.control(
@@ -442,6 +552,7 @@ class Keithley6221(_PymeasureKeithley6221):
         if slice_size < 1:
             raise ValueError(f"slice_size = {slice_size} must be at least 1")
         elements = ordered_elements(elements) if elements is not None else self.data_elements
+        self._buffer_elements = tuple(elements)  # the buffer reply's format (reply_formats)
         stored = self.buffer_points_actual
         if stored <= slice_size:
             values = self.values("TRAC:DATA?")
@@ -483,7 +594,15 @@ class Keithley6221(_PymeasureKeithley6221):
             self.abort()
             return TimeoutError(f"{self.name}: sweep not done within {timeout_s:g} s; aborted")
 
-        clocks.poll_until(lambda: self.operation_event & SWEEP_DONE, timeout_s - first_wait_s, poll_s, timed_out)
+        def done() -> bool:
+            faults_before = faults_on_this_thread()
+            if self.operation_event & SWEEP_DONE:
+                return True
+            # The register clears when read: a read whose reply was lost and retried may have taken
+            # the done bit with it. A full buffer then says what the bit would have said.
+            return faults_on_this_thread() > faults_before and self.buffer_points_actual >= self.buffer_points
+
+        clocks.poll_until(done, timeout_s - first_wait_s, poll_s, timed_out)
 
     def run_and_read(self, expected_s: float, timeout_s: float | None = None,
                      slice_size: int = 1000) -> dict[str, np.ndarray]:

@@ -49,6 +49,7 @@ from pyvisa.constants import Parity, StopBits
 
 from daclab import clock
 from daclab.limits import SoftwareLimits
+from daclab.instruments import reply_grammar as g
 from daclab.instruments.ieee488 import StandardEvent, StandardEventStatusMixin
 
 
@@ -350,6 +351,49 @@ class HeaterOutput350(Output350):
     )
 
 
+# ---- reply formats ----------------------------------------------------------------------------
+
+# Inputs A-D (D1-D5 with the 3062 card), outputs 1-4 (1-2 heaters, 3-4 analog).
+_INPUT = "(?:[A-D]|D[1-5])"
+_OUTPUT, _HEATER, _ANALOG = "[1-4]", "[12]", "[34]"
+# The manual's "+nnnnnn" / "±nnnnnn": six digits with a floating decimal point (+273.150,
+# +4.21330). The twin zero-pads to three integer digits and prints 3-4 decimals, so a reading of
+# 1000 K or more, sensor units of kiloohms and setpoints carry one or two digits more: the counts
+# below take both, still refusing a number that lost its point, its sign or half its digits.
+_KELVIN = g.floating((6, 7), "+")
+_CELSIUS = g.floating((6, 7), "±")
+_SENSOR_UNITS = g.floating((6, 8), "±")
+_SETPOINT = g.floating((6, 9), "±")
+
+REPLY_FORMATS = [
+    # readings
+    (g.query("KRDG?", _INPUT), _KELVIN),
+    (g.query("CRDG?", _INPUT), _CELSIUS),
+    (g.query("SRDG?", _INPUT), _SENSOR_UNITS),
+    (g.query("RDGST?", _INPUT), g.bit_sum(ReadingStatus, 3, "exact")),  # "nnn", 000 = valid
+    (g.query("HTR?", _HEATER), g.fixed(3, 1, "+")),  # +nnn.n percent
+    (g.query("SETP?", _OUTPUT), _SETPOINT),
+    # states
+    (g.query("RAMPST?", _OUTPUT), g.BOOLEAN),
+    (g.query("RANGE?", _HEATER), g.integer(range(0, 6))),
+    (g.query("RANGE?", _ANALOG), g.BOOLEAN),
+    (g.query("HTRST?", _HEATER), g.integer(HeaterStatus)),
+    (g.command("*ESR?"), g.bit_sum(StandardEvent, 3, "optional")),  # "nnn"; plain NR1 accepted too
+    (g.command("*OPC?"), g.one_of("1")),
+    # settings read back
+    (g.query("RAMP?", _OUTPUT), g.fields(g.BOOLEAN, g.floating((2, 7), "+?"))),  # on,rate K/min
+    (g.query("MOUT?", _OUTPUT), g.fixed(3, 2, "+")),  # +nnn.nn percent
+    (g.query("PID?", _OUTPUT), g.fields(g.fixed((1, 4), 1, "+"), g.fixed((1, 4), 1, "+"),
+                                       g.integer(range(0, 201), sign="+"))),  # +P,+I,+D (%)
+    (g.query("OUTMODE?", _OUTPUT), g.fields(g.integer(OutputMode), g.integer(range(0, 9)), g.BOOLEAN)),
+    (g.query("HTRSET?", _HEATER), g.fields(g.integer((1, 2)), g.integer(range(0, 5)), g.fixed(1, 3, "+"),
+                                          g.integer((1, 2)))),
+    (g.query("INTYPE?", _INPUT), g.fields(g.integer(SensorType), g.BOOLEAN, g.integer(range(0, 9)), g.BOOLEAN,
+                                         g.integer(InputUnits), g.BOOLEAN)),
+    (g.command("*IDN?"), g.identification("LSCI", "MODEL350")),
+]
+
+
 # ---- the instrument -------------------------------------------------------------------------
 
 
@@ -370,6 +414,10 @@ class LakeShore350(StandardEventStatusMixin, Instrument):
     :param default_heater_range: the range :meth:`set_setpoint` turns the heater on to when it
         finds it off (after :meth:`heater_off`); a range chosen by hand is left alone.
     """
+
+    # The inputs' and outputs' queries go out through this object (pymeasure channels forward to
+    # their parent), so their reply formats are declared here.
+    reply_formats = REPLY_FORMATS
 
     input_A = Instrument.ChannelCreator(Input350, "A")
     input_B = Instrument.ChannelCreator(Input350, "B")

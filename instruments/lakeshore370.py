@@ -42,7 +42,8 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 from pyvisa.constants import Parity, StopBits
 
 from daclab import clock
-from daclab.instruments.ieee488 import StandardEventStatusMixin
+from daclab.instruments import reply_grammar as g
+from daclab.instruments.ieee488 import StandardEvent, StandardEventStatusMixin
 from daclab.instruments.tables import nearest_index
 from daclab.limits import LimitError, SoftwareLimits
 
@@ -205,6 +206,50 @@ def _ints(values):
     return [int(v) for v in values]
 
 
+# ---- reply formats ------------------------------------------------------------------------------
+
+_CHANNEL = g.integer(range(1, 17))
+# The manual's "±nnn.nnnE±nn": six digits with a floating point, a signed two-digit exponent
+# (+1.23450E+03). Readings (RDGR?, RDGK?) keep all six; the twin prints power and the control
+# values with five (+1.2345E-12), which the other formats accept.
+_READING = g.exponent_form((6, 6), "±")
+_VALUE = g.exponent_form((5, 6), "±")
+
+REPLY_FORMATS = [
+    # readings
+    (g.query("RDGR?", _CHANNEL), _READING),
+    (g.query("RDGK?", _CHANNEL), _READING),
+    (g.query("RDGPWR?", _CHANNEL), _VALUE),
+    (g.query("RDGST?", _CHANNEL), g.bit_sum(ReadingStatus, 3, "exact")),  # "nnn", 000 = valid
+    (g.command("HTR?"), _VALUE),
+    (g.command("SETP?"), _VALUE),
+    # states
+    (g.command("SCAN?"), g.fields(g.integer(range(1, 17), 2, "exact"), g.BOOLEAN)),  # nn,n
+    (g.command("RAMPST?"), g.BOOLEAN),
+    (g.command("HTRST?"), g.integer(range(0, 3))),
+    (g.command("CMODE?"), g.integer(range(1, 5))),
+    (g.command("HTRRNG?"), g.integer(range(0, 9))),
+    (g.command("*ESR?"), g.bit_sum(StandardEvent, 3, "optional")),  # "nnn"; plain NR1 accepted too
+    (g.command("*OPC?"), g.one_of("1")),
+    # settings read back, the settling time among them
+    (g.query("RDGRNG?", _CHANNEL), g.fields(g.BOOLEAN, g.integer(range(1, 23), 2, "exact"),
+                                           g.integer(range(1, 23), 2, "exact"), g.BOOLEAN, g.BOOLEAN)),
+    (g.query("INSET?", _CHANNEL), g.fields(g.BOOLEAN, g.integer(range(1, 201), 3, "exact"),
+                                          g.integer(range(3, 201), 3, "exact"), g.integer(range(0, 21), 2, "exact"),
+                                          g.integer((1, 2)))),  # n,nnn,nnn,nn,n
+    (g.query("FILTER?", _CHANNEL), g.fields(g.BOOLEAN, g.integer(range(1, 201), 3, "exact"),
+                                           g.integer(range(1, 81), 2, "exact"))),  # n,nnn,nn
+    (g.command("CSET?"), g.fields(g.integer(range(1, 17), 2, "exact"), g.BOOLEAN, g.integer((1, 2)),
+                                  g.integer(range(1, 256), 3, "exact"), g.integer((1, 2)), g.integer(range(1, 9)),
+                                  _VALUE)),
+    (g.command("MOUT?"), _VALUE),
+    (g.command("PID?"), g.fields(g.decimal("±?"), g.decimal("±?"), g.decimal("±?"))),
+    (g.command("RAMP?"), g.fields(g.BOOLEAN, g.decimal("+?"))),
+    (g.command("STILL?"), g.fixed((1, 3), 2, "+")),
+    (g.command("*IDN?"), g.identification("LSCI", "MODEL370")),
+]
+
+
 # ---- driver ---------------------------------------------------------------------------------
 
 
@@ -284,6 +329,9 @@ class Lakeshore370(StandardEventStatusMixin, Instrument):
     """
 
     channels = Instrument.MultiChannelCreator(Lakeshore370Channel, list(range(1, 17)))
+    # The channels' queries go out through this object (pymeasure channels forward to their
+    # parent), so their reply formats are declared here.
+    reply_formats = REPLY_FORMATS
 
     def __init__(self, adapter, name: str = "Lakeshore 370 AC resistance bridge", **kwargs):
         kwargs.setdefault("read_termination", "\r\n")

@@ -43,6 +43,7 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 from pyvisa.constants import Parity, StopBits
 
 from daclab import clock
+from daclab.instruments import reply_grammar as g
 from daclab.instruments.ieee488 import StandardEventStatusMixin
 from daclab.instruments.tables import nearest_index
 from daclab.limits import LimitError, SoftwareLimits, check_range
@@ -85,6 +86,35 @@ def _check_text(name: str, text: str) -> str:
     return text
 
 
+# ---- reply formats ------------------------------------------------------------------------------
+
+MAINFRAME_REPLY_FORMATS = [
+    (g.query("NINP?", g.integer(PORTS)), g.integer(range(0, 100000))),
+    (g.command("*ESR?"), g.REGISTER_BYTE),
+    (g.command("*IDN?"), g.identification("Stanford_Research_Systems", "SIM900")),
+]
+
+# The SIM921's numbers: a decimal with an optional sign and exponent (the twin writes
+# +1.234567E+03). The module's digit count is not fixed by a source at hand, so the format asks
+# only for a well-formed number; with TOKN OFF (the power-on state) settings answer as integers.
+_NUMBER = g.decimal("±?", exponent=True)
+
+MODULE_REPLY_FORMATS = [
+    # readings
+    (g.command("RVAL?", "TVAL?", "RDEV?", "TDEV?", "PHAS?", "IEXC?", "VEXC?", "FREQ?"), _NUMBER),
+    # states and settings
+    (g.command("EXON?", "PHLD?", "ADIS?", "AGAI?"), g.BOOLEAN),
+    (g.command("EXCI?"), g.integer(EXCITATIONS_V)),
+    (g.command("RANG?"), g.integer(range(len(RANGES_OHM)))),
+    (g.command("TCON?"), g.integer(TIME_CONSTANTS_S)),
+    (g.command("MODE?"), g.integer(range(0, 4))),
+    (g.command("DISP?"), g.integer(range(0, 9))),
+    (g.command("CURV?"), g.integer(range(1, 4))),
+    (g.command("*ESR?"), g.REGISTER_BYTE),
+    (g.command("*IDN?"), g.identification("Stanford_Research_Systems", "SIM921")),
+]
+
+
 # ---- mainframe ------------------------------------------------------------------------------
 
 
@@ -121,6 +151,9 @@ class SIM900(StandardEventStatusMixin, Instrument):
     """
 
     ports = Instrument.MultiChannelCreator(SIM900Port, list(PORTS), prefix="port_")
+    # A module's replies come back inside GETN? blocks, read as bytes: they are checked by the
+    # module's own formats (SIM921.reply_formats), not here.
+    reply_formats = MAINFRAME_REPLY_FORMATS
 
     def __init__(self, adapter, name: str = "SRS SIM900 mainframe", **kwargs):
         kwargs.setdefault("read_termination", "\r\n")
@@ -234,6 +267,9 @@ class SIM900PortAdapter(Adapter):
         return line.rstrip(b"\r").decode()
 
     def flush_read_buffer(self) -> None:
+        """Drop every reply on the way: what the mainframe's connection holds (the rest of a
+        garbled GETN? block), what this adapter kept of a line, and the port's queue (FLSH)."""
+        self.mainframe.adapter.flush_read_buffer()
         self._received = b""
         self.port.flush()
 
@@ -256,6 +292,8 @@ _BOOL = {True: 1, False: 0}
 class SIM921(StandardEventStatusMixin, Instrument):
     """SRS SIM921 AC resistance bridge, reached through any Adapter (usually a SIM900PortAdapter).
     The module's own *ESR?, *CLS, *RST and check_errors come from :class:`StandardEventStatusMixin`."""
+
+    reply_formats = MODULE_REPLY_FORMATS
 
     def __init__(self, adapter, name: str = "SRS SIM921 AC resistance bridge", **kwargs):
         kwargs.setdefault("read_termination", "\r\n")

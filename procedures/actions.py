@@ -36,11 +36,11 @@ from daclab.limits import LimitError
 from daclab.procedures.base import WAIT_CHUNK_S, LabProcedure
 from daclab.procedures.rt_sweep import ELAPSED, FIELD, SETPOINT, TEMPERATURE
 from daclab.procedures.temperature_points import stable_parameter, tolerance_parameter
-from daclab.runner import RETRIES_COLUMN
+from daclab.runner import FAULTS_COLUMN
 
 log = logging.getLogger(__name__)
 
-ACTION_COLUMNS = [ELAPSED, TEMPERATURE, SETPOINT, FIELD, RETRIES_COLUMN]
+ACTION_COLUMNS = [ELAPSED, TEMPERATURE, SETPOINT, FIELD, FAULTS_COLUMN]
 MAX_WAIT_MIN = 7 * 24 * 60.0  # a week: longer is a typing error, not a plan
 CLOCK_RESOLUTION_S = 1e-6  # what is left of a wait below this is rounding, not time
 FIELD_SETTLE_MARGIN_S = 600.0  # beyond the ramp time, for the supply to report holding
@@ -117,7 +117,7 @@ class Wait(Action):
         while end - clock.now() > CLOCK_RESOLUTION_S:
             self.wait(min(row_due, end) - clock.now())  # sees a stop request every WAIT_CHUNK_S
             self.log_row()  # every log_every_s, and once at the end
-            row_due += self.log_every_s
+            row_due = next_due(row_due, self.log_every_s)
             self.report_progress((clock.now() - start) / (end - start))
 
 
@@ -153,6 +153,7 @@ class SetTemperature(Action):
         deadline = start + self.timeout_min * 60.0
         controller.set_setpoint(self.setpoint_K, rate_K_per_min=rate)
         self.log_row()
+        row_due = clock.now() + self.log_every_s
         # Rows while the temperature travels; the stable wait itself is the controller's.
         while True:
             kelvin = controller.temperature()
@@ -161,8 +162,9 @@ class SetTemperature(Action):
             if clock.now() >= deadline:
                 raise TimeoutError(f"SetTemperature: {self.setpoint_K:g} K not reached within timeout_min = "
                                    f"{self.timeout_min:g} min; last reading {kelvin:.3f} K")
-            self.wait(min(self.log_every_s, deadline - clock.now()))
+            self.wait(min(row_due, deadline) - clock.now())
             self.log_row()
+            row_due = next_due(row_due, self.log_every_s)
             self.report_progress(0.9 * _travelled(start_K, controller.temperature(), self.setpoint_K))
         # What is left of the time-out, but at least one stable window: the thermometer is there.
         self.stabilise(self.setpoint_K, self.tolerance_K, self.stable_s, max(deadline - clock.now(), self.stable_s),
@@ -212,9 +214,20 @@ class SetField(Action):
                     raise
             if clock.now() >= log_due:
                 self.log_row()
-                log_due = clock.now() + self.log_every_s
+                log_due = next_due(log_due, self.log_every_s)
                 self.report_progress(0.95 * _travelled(start_T, magnet.field(), self.field_T))
         self.log_row()
+
+
+def next_due(due: float, every_s: float) -> float:
+    """The next time on the grid ``due + k * every_s`` still ahead of the clock: rows stay on a
+    fixed grid from the step's start, so a late row (an instrument retried) does not shift the
+    ones after it."""
+    now = clocks.current().now()
+    due += every_s
+    if due <= now:
+        due += math.ceil((now - due) / every_s + 1e-9) * every_s
+    return due
 
 
 def _travelled(start: float, now: float, target: float) -> float:

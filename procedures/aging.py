@@ -64,7 +64,8 @@ class Aging(RTSweep):
         sweep_s = self._sweep_duration_s()
         if sweep_s > self.interval_days * SECONDS_PER_DAY:
             raise LimitError(f"interval_days = {self.interval_days:g} day is shorter than one visit's sweep, "
-                             f"{sweep_s / 3600:.3g} h at rate_K_per_min = {self.rate_K_per_min:g} K/min")
+                             f"{sweep_s / 3600:.3g} h from upper_K = {self.upper_K:g} K to lower_K = "
+                             f"{self.lower_K:g} K ({self.direction}) at rate_K_per_min = {self.rate_K_per_min:g} K/min")
 
     def _sweep_duration_s(self) -> float:
         return len(leg_plan(self.direction, self.upper_K, self.lower_K)) * self.leg_duration_s()

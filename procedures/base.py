@@ -111,12 +111,20 @@ class LabProcedure(Procedure):
         naming it, its value and what is allowed (pymeasure's own messages name neither)."""
         for name, template in self._parameters.items():
             value = getattr(self, name)
+            if value is None:
+                raise LimitError(f"{template.name} ({name}) = None: give a value; {allowed_values(template)}")
             try:
                 template.value = value
-            except (TypeError, ValueError) as error:
+                converted = template.value
+            except (TypeError, ValueError, OverflowError) as error:
                 raise LimitError(f"{template.name} ({name}) = {value!r} is not allowed: {allowed_values(template)}"
                                  f" ({error})") from None
-            setattr(self, name, template.value)
+            # pymeasure's range check is false for NaN, which would pass; only "blank" parameters
+            # (NaN by default) may be NaN
+            if (isinstance(template, FloatParameter) and math.isnan(converted)
+                    and not (isinstance(template.default, float) and math.isnan(template.default))):
+                raise LimitError(f"{template.name} ({name}) = {value!r} is not a number: {allowed_values(template)}")
+            setattr(self, name, converted)
 
     def check(self, config: LabConfig | None = None) -> None:
         """Every check that needs no instrument: parameter types and ranges, the lab has the roles,
@@ -206,7 +214,9 @@ class LabProcedure(Procedure):
             elif self.end_temperature == "standby":
                 role.set_setpoint(self.standby_K, rate_K_per_min=None)
             else:
-                role.set_setpoint(role.temperature())
+                # a thermometer at base may read a little below the lowest setpoint allowed
+                limits = self.lab.config.limits
+                role.set_setpoint(min(max(role.temperature(), limits.min_temperature_K), limits.max_temperature_K))
 
     # ---- for subclasses -------------------------------------------------------------------
 

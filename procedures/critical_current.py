@@ -36,7 +36,7 @@ from daclab.lab import LabConfig
 from daclab.limits import LimitError, check_range
 from daclab.procedures.base import LabProcedure
 from daclab.procedures.temperature_points import TemperaturePoints, tolerance_parameter
-from daclab.runner import RETRIES_COLUMN
+from daclab.runner import FAULTS_COLUMN
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ class CriticalCurrent(TemperaturePoints, LabProcedure):
     jc_model = ListParameter("Jc(T) pinning model", choices=list(JC_MODELS), default="delta_l")
 
     DATA_COLUMNS = ["Time (s)", "Setpoint (K)", "Temperature (K)", "Polarity", "Current (A)", "Voltage (V)",
-                    "dV/dI (ohm)", RETRIES_COLUMN]
+                    "dV/dI (ohm)", FAULTS_COLUMN]
 
     def __init__(self, lab=None, **kwargs):
         super().__init__(lab=lab, **kwargs)

@@ -53,7 +53,7 @@ from daclab.lab import Lab, LabConfig
 from daclab.procedures.base import LabProcedure
 from daclab.procedures.temperature_points import TemperaturePoints, stable_parameter, temperatures_parameter
 from daclab.roles import ConductanceSource, CurrentStepSource, TemperatureController
-from daclab.runner import RETRIES_COLUMN
+from daclab.runner import FAULTS_COLUMN
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,7 @@ class DifferentialConductance(TemperaturePoints, LabProcedure):
                                            maximum=1e6)
     fit_btk = BooleanParameter("Fit BTK", default=True)
 
-    DATA_COLUMNS = [TIME, TEMPERATURE, CURRENT, BIAS, DVDI, DIDV, NORMALISED, RETRIES_COLUMN]
+    DATA_COLUMNS = [TIME, TEMPERATURE, CURRENT, BIAS, DVDI, DIDV, NORMALISED, FAULTS_COLUMN]
 
     def __init__(self, lab: Lab | None = None, **kwargs):
         super().__init__(lab, **kwargs)

@@ -45,7 +45,7 @@ from daclab.limits import LimitError, check_range
 from daclab.procedures.base import LabProcedure
 from daclab.procedures.temperature_points import TemperatureHold, thermalise_parameter
 from daclab.sample_info import SECONDS_PER_DAY
-from daclab.runner import RETRIES_COLUMN
+from daclab.runner import FAULTS_COLUMN
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ EXCITATION = "Excitation (A)"
 HEATER = "Heater output (percent)"
 DIRECTION = "Sweep direction"  # "cooling" or "warming"
 COLUMNS = [ELAPSED, TEMPERATURE, SETPOINT, FIELD, RESISTANCE, RESISTANCE_ERROR, EXCITATION, HEATER, DIRECTION,
-           RETRIES_COLUMN]
+           FAULTS_COLUMN]
 
 
 @dataclasses.dataclass
@@ -191,8 +191,10 @@ class RTSweepBase(TemperatureHold, LabProcedure):
         check_range("point_every_K", self.point_every_K, span / MAX_POINTS_PER_LEG, span, "K")
         readings_s = (self.readings_per_point - 1) * self.reading_interval_s
         if self.sweep_mode == "ramp" and readings_s >= self.point_period_s():
-            raise LimitError(f"readings_per_point x reading_interval_s = {readings_s:g} s is not shorter than the "
-                             f"time between points, {self.point_period_s():g} s (point_every_K / rate_K_per_min)")
+            raise LimitError(f"(readings_per_point = {self.readings_per_point} - 1) x reading_interval_s = "
+                             f"{self.reading_interval_s:g} s = {readings_s:g} s is not shorter than the time between "
+                             f"points, point_every_K = {self.point_every_K:g} K / rate_K_per_min = "
+                             f"{self.rate_K_per_min:g} K/min = {self.point_period_s():g} s")
         if self.uses_magnet():
             limits.field_rate("field_rate_T_per_min", self.field_rate_T_per_min)
 

@@ -183,12 +183,17 @@ def test_the_sample_tab_reads_the_simulated_sample(window):
 
 
 def test_daclab_gui_sim_opens_the_window_on_the_chosen_sample_and_speed(qapp, tmp_path, monkeypatch):
-    from qtpy.QtCore import QTimer
+    from qtpy.QtCore import QEventLoop, QTimer
 
     from daclab import cli
 
     monkeypatch.chdir(tmp_path)
     seen = {}
+    # The command's main loop runs as a local loop: ending the application's own main loop would
+    # leave the test session's QApplication closing, and later windows would not get the signals
+    # their worker threads send.
+    loop = QEventLoop()
+    monkeypatch.setattr(type(qapp), "exec", lambda app: loop.exec())
 
     def look_and_close():
         shown = [w for w in qapp.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()
@@ -196,7 +201,7 @@ def test_daclab_gui_sim_opens_the_window_on_the_chosen_sample_and_speed(qapp, tm
         seen.update(count=len(shown), speedup=shown[0].lab.world.clock.speedup, title=shown[0].windowTitle(),
                     root=shown[0].data_root)
         shown[0].close()
-        qapp.quit()  # other windows of the test session are still open
+        loop.quit()
 
     QTimer.singleShot(1000, look_and_close)
     assert cli.main(["gui", "--sim", "lah10_aging", "--speedup", "3000"]) == 0

@@ -157,7 +157,8 @@ def test_a_field_is_set_before_the_sweep_and_read_into_every_point(lace_lab, tmp
      r"field_rate_T_per_min = 2 T/min is outside the allowed range \[0, 0.5\] T/min"),
     ({"resistance_path": "bridge999"}, r"\(resistance_path\) = 'bridge999' is not allowed: allowed: delta, bridge370"),
     ({"point_every_K": 0.1, "rate_K_per_min": 1.0, "readings_per_point": 10, "reading_interval_s": 1.0},
-     r"readings_per_point x reading_interval_s = 9 s is not shorter than the time between points, 6 s"),
+     r"\(readings_per_point = 10 - 1\) x reading_interval_s = 1 s = 9 s is not shorter than the time between "
+     r"points, point_every_K = 0.1 K / rate_K_per_min = 1 K/min = 6 s"),
     ({"upper_K": 400.0}, r"Window top \(upper_K\) = 400.0 is not allowed: allowed range \[1.5, 320\] K"),
 ])
 def test_bad_parameters_are_refused_before_any_instrument_is_touched(lace_lab, tmp_path, parameters, message):

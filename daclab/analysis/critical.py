@@ -122,6 +122,8 @@ def fit_jc(temperature_K, jc, model: str = "delta_l") -> JcFitResult:
     temperature, jc_values = paired("temperature_K", temperature_K, "jc", jc, minimum=3, x_unit="K")
     if np.any(temperature < 0):
         raise AnalysisInputError(f"temperature_K = {temperature.min():g} K is negative; temperatures must be >= 0 K")
+    if not np.any(temperature > 0):  # Tc is sought as a multiple of the highest temperature
+        raise AnalysisInputError("temperature_K: every temperature is 0 K; Jc(T) needs temperatures above 0 K")
     if not np.any(jc_values > 0):
         raise AnalysisInputError("jc: no positive critical current density; nothing to fit")
     law = JC_MODELS[model]

@@ -217,9 +217,11 @@ def _even_profile(bias, data, points: int = 400) -> tuple[np.ndarray, np.ndarray
     sides = []
     for sign in (1.0, -1.0):
         sides.append(np.interp(sign * grid, x, y, left=np.nan, right=np.nan))
-    profile = np.nanmean(np.vstack(sides), axis=0)  # NaN only where neither side was measured
-    keep = ~np.isnan(profile)
-    return grid[keep], profile[keep]
+    stacked = np.vstack(sides)
+    measured = ~np.isnan(stacked)
+    keep = measured.any(axis=0)  # a grid point neither polarity reaches is left out
+    profile = np.where(measured, stacked, 0.0).sum(axis=0)[keep] / measured.sum(axis=0)[keep]
+    return grid[keep], profile
 
 
 def _gap_candidates(bias, data) -> list[float]:

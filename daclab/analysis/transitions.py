@@ -173,7 +173,11 @@ class _Curve:
     def _filtered(self, sigma_K: float, order: int, floor_K: float) -> np.ndarray:
         # Padding by point reflection continues the curve straight past its ends; plain edge
         # padding would bend dR/dT down there into a false peak at the end of every sweep.
-        sigma = max(sigma_K, floor_K, self.step_K) / self.step_K
+        # A width read off a curve of junk can be anything; smoothing wider than the whole
+        # curve means nothing (and its kernel would not fit in memory).
+        span_K = float(self.grid_K[-1] - self.grid_K[0])
+        wanted_K = sigma_K if math.isfinite(sigma_K) else floor_K
+        sigma = min(max(wanted_K, floor_K, self.step_K), span_K) / self.step_K
         values = self.resistance_ohm
         pad = min(int(4 * sigma) + 1, values.size - 1)
         padded = np.concatenate((2 * values[0] - values[pad:0:-1], values, 2 * values[-1] - values[-2:-pad - 2:-1]))
@@ -192,6 +196,11 @@ def _reading_noise(resistance_sorted: np.ndarray) -> float:
     second = np.diff(resistance_sorted, 2)
     mad = np.median(np.abs(second - np.median(second)))
     return float(1.4826 * mad / math.sqrt(6.0))
+
+
+# No thermometer resolves less: a narrower span is not a sweep (and a span of 1e-300 K would
+# underflow the least-squares lines to zeros).
+_MIN_SPAN_K = 1e-6
 
 
 def _prepare(temperature_K, resistance_ohm) -> _Curve | None:
@@ -214,11 +223,17 @@ def _prepare(temperature_K, resistance_ohm) -> _Curve | None:
         temperature = np.add.reduceat(temperature * counts, starts) / weights
         resistance = np.add.reduceat(resistance * counts, starts) / weights
         counts = weights
-    span = temperature[-1] - temperature[0]
-    if not span > 0.0:
+    with np.errstate(over="ignore"):
+        span = temperature[-1] - temperature[0]
+    if math.isinf(span):  # from near -1e308 to near 1e308: numbers, but no temperatures
+        raise AnalysisInputError(f"temperature_K spans {temperature[0]:g} to {temperature[-1]:g} K, more than a "
+                                 f"number holds; these are not temperatures")
+    if not span > _MIN_SPAN_K:
         return None
     typical_gap = float(np.median(np.diff(temperature)))
-    size = int(np.clip(round(span / typical_gap) + 1, _MIN_GRID, _MAX_GRID))
+    with np.errstate(over="ignore"):  # a huge ratio is clipped to the largest grid below
+        ratio = span / typical_gap
+    size = int(np.clip(round(min(ratio, _MAX_GRID)) + 1, _MIN_GRID, _MAX_GRID))
     grid = np.linspace(temperature[0], temperature[-1], size)
     averaged_noise = noise / math.sqrt(float(np.mean(counts)))
     return _Curve(grid, np.interp(grid, temperature, resistance), typical_gap, noise, averaged_noise)
@@ -372,7 +387,7 @@ def transition_temperatures(temperature_K, resistance_ohm) -> TransitionResult:
     """
     curve = _prepare(temperature_K, resistance_ohm)
     if curve is None:
-        return TransitionResult(message="no transition: temperature_K does not vary")
+        return TransitionResult(message=f"no transition: temperature_K does not vary (by more than {_MIN_SPAN_K:g} K)")
     grid = curve.grid_K
     span_text = f"{grid[0]:.4g}-{grid[-1]:.4g} K"
 

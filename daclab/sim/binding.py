@@ -31,6 +31,7 @@ from pyvisa import constants
 from pyvisa_sim import parser as sim_parser
 from pyvisa_sim.channels import Channels
 from pyvisa_sim.component import NoResponse, Property, to_bytes
+from pyvisa_sim.highlevel import SimVisaLibrary
 
 from daclab.sim import cryostat as worlds
 
@@ -223,14 +224,15 @@ def _wrap_match(device, twin: Twin) -> None:
 
     def _match_one(query: bytes):
         world = twin.world
-        fault = world.faults.check(device.name, world.clock.now())
+        fault = world.faults.check(device.name, world.clock.now(), query=is_query(query))
         kind = fault.kind if fault is not None else None
         if kind == "disconnect":
             raise pyvisa.errors.VisaIOError(constants.StatusCode.error_connection_lost)
         if kind == "timeout":
             if not is_query(query):  # a command not acknowledged: the write itself fails
                 raise pyvisa.errors.VisaIOError(constants.StatusCode.error_timeout)
-            return NoResponse  # a query lost: its read times out
+            device._reply_lost = True  # a query lost: its read times out
+            return NoResponse
         if kind == "slow":
             world.clock.advance(fault.delay_s)
         if _RECORDERS:
@@ -245,6 +247,18 @@ def _wrap_match(device, twin: Twin) -> None:
         return response
 
     device._match = match
+    device._reply_lost = False
+    plain_read = device.read
+
+    def read():
+        # The read of a lost query fails at once, as after the VISA time-out: the twin knows no
+        # reply is coming, and a wall-clock wait would only make runs depend on the machine's load.
+        if device._reply_lost:
+            device._reply_lost = False
+            raise pyvisa.errors.VisaIOError(constants.StatusCode.error_timeout)
+        return plain_read()
+
+    device.read = read
 
 
 def is_query(message: bytes) -> bool:
@@ -273,9 +287,25 @@ def _get_device_with_twin(name, device_dict, loader, resource_dict):
 _plain_get_device = sim_parser.get_device
 
 
+def _flush(library, session, mask):
+    """VISA's viFlush, which pyvisa-sim lacks: discarding the read buffer drops the replies the
+    device has queued, so a driver recovering from a fault can start clean as on real VISA."""
+    discard = constants.BufferOperation.discard_read_buffer | constants.BufferOperation.discard_receive_buffer
+    try:
+        device = library.sessions[session].device
+    except (KeyError, AttributeError):
+        return constants.StatusCode.error_invalid_object
+    if mask & discard:
+        device._output_buffers.clear()
+        device._reply_lost = False
+    return constants.StatusCode.success
+
+
 def install() -> None:
-    """Route pyvisa-sim's device construction through the twins (idempotent)."""
+    """Route pyvisa-sim's device construction through the twins, and give its library VISA's
+    flush (idempotent)."""
     sim_parser.get_device = _get_device_with_twin
+    SimVisaLibrary.flush = _flush
 
 
 def registered_twins() -> dict[str, type[Twin]]:

@@ -7,8 +7,8 @@ commands. What goes wrong:
 - ``timeout``: the message is lost on the way. A query gets no reply (the read times out); a
   command is not acknowledged, so its write fails with a time-out, as on GPIB or USB.
 - ``garbage``: the instrument carries the command out, and its reply arrives as random bytes.
-- ``disconnect``: the connection is lost; every later message fails until the fault is cleared
-  (with ``count``: for that many messages, a cable that comes back).
+- ``disconnect``: the connection is lost; every later message fails, for ``lasts`` messages
+  (a cable that comes back) or, when ``lasts`` is None, until the fault is cleared.
 - ``slow``: the instrument answers ``delay_s`` of lab time late (still within the VISA time-out).
 
 The injector draws from its own random generator, so adding faults never changes the noise of
@@ -30,8 +30,9 @@ class Fault:
     kind: str
     after_s: float = 0.0
     probability: float = 1.0
-    count: int | None = None  # None: until cleared
+    count: int | None = None  # how many messages it hits; None: until cleared
     delay_s: float = 1.0  # lab time a ``slow`` reply takes
+    lasts: int | None = None  # messages a ``disconnect`` outage lasts; None: until cleared
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -40,6 +41,8 @@ class Fault:
             raise ValueError(f"fault probability = {self.probability} is outside [0, 1]")
         if self.count is not None and self.count < 1:
             raise ValueError(f"fault count = {self.count} must be at least 1 (or None for no end)")
+        if self.lasts is not None and self.lasts < 1:
+            raise ValueError(f"fault lasts = {self.lasts} must be at least 1 message (or None until cleared)")
         if not 0.0 <= self.delay_s <= 3600.0:
             raise ValueError(f"fault delay_s = {self.delay_s} s is outside [0, 3600] s")
 
@@ -48,8 +51,8 @@ class FaultInjector:
     def __init__(self, rng: np.random.Generator):
         self._rng = rng
         self._faults: list[Fault] = []
-        self._disconnected: dict[str, Fault] = {}  # device -> the outage still to come
-        self.injected: list[tuple[str, str, float]] = []  # (device, kind, virtual time) of each fault that hit
+        self._disconnected: dict[str, tuple[Fault, int | None]] = {}  # device -> (its fault, messages left)
+        self.injected: list[tuple[str, str, float]] = []  # (device, kind, virtual time): every message a fault hit
 
     def add(self, fault: Fault) -> Fault:
         self._faults.append(fault)
@@ -63,32 +66,30 @@ class FaultInjector:
         else:
             self._disconnected.pop(device, None)
 
-    def check(self, device: str, now_s: float) -> Fault | None:
-        """The fault that hits this message to ``device`` at ``now_s``, if any."""
-        down = self._disconnected.get(device)
-        if down is not None:
-            if down.count is not None:
-                down.count -= 1
-                if down.count == 0:  # the last message of the outage: the link is back after it
+    def check(self, device: str, now_s: float, query: bool = True) -> Fault | None:
+        """The fault that hits this message to ``device`` at ``now_s``, if any. ``query``: the
+        message asks for a reply (a ``garbage`` fault waits for one: a command has none to garble)."""
+        outage = self._disconnected.get(device)
+        if outage is not None:
+            fault, remaining = outage
+            if remaining is not None:
+                if remaining <= 1:  # the outage's last message: the link is back after it
                     del self._disconnected[device]
-            return down
+                else:
+                    self._disconnected[device] = (fault, remaining - 1)
+            self.injected.append((device, fault.kind, now_s))
+            return fault
         for fault in self._faults:
-            if fault.device != device or now_s < fault.after_s:
+            if fault.device != device or now_s < fault.after_s or (fault.kind == "garbage" and not query):
                 continue
             if fault.probability < 1.0 and self._rng.random() >= fault.probability:
                 continue
-            if fault.kind == "disconnect":
-                # the link stays down for ``count`` messages (this one included), or until cleared
-                self._faults.remove(fault)
-                if fault.count != 1:
-                    self._disconnected[device] = dataclasses.replace(
-                        fault, count=None if fault.count is None else fault.count - 1)
-                self.injected.append((device, fault.kind, now_s))
-                return fault
             if fault.count is not None:
                 fault.count -= 1
                 if fault.count == 0:
                     self._faults.remove(fault)
+            if fault.kind == "disconnect" and fault.lasts != 1:
+                self._disconnected[device] = (fault, None if fault.lasts is None else fault.lasts - 1)
             self.injected.append((device, fault.kind, now_s))
             return fault
         return None

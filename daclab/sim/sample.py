@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import reprlib
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from daclab.analysis.bcs import bcs_gap
 from daclab.analysis.btk import btk_conductance
@@ -101,27 +101,33 @@ class Sample:
         missing = [key for key in REQUIRED_KEYS if key not in data]
         if missing:
             raise SampleFileError(f"{source}: missing required key(s) {', '.join(missing)}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        known = set(fields)
+        unknown = sorted(repr(key) if not isinstance(key, str) else key for key in data if key not in known)
         if unknown:
             raise SampleFileError(
                 f"{source}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(sorted(known))}"
             )
         values = dict(data)
+        if isinstance(values["name"], (dict, list)) or values["name"] is None:
+            raise SampleFileError(f"{source}: name = {_show(values['name'])} must be a line of text")
         values["name"] = str(values["name"])
         for key, value in list(values.items()):
             if key in ("name", "second_step", "cross_section_um2", "background_per_mV"):
                 continue
-            if value is not None:
+            if value is not None or fields[key].default is not None:  # None: an optional key not given
                 values[key] = _number(source, key, value)
         values["cross_section_um2"] = _pair(source, "cross_section_um2", values["cross_section_um2"])
-        values["background_per_mV"] = tuple(
-            _number(source, "background_per_mV", c) for c in values.get("background_per_mV", cls.background_per_mV)
-        )
+        background = values.get("background_per_mV", cls.background_per_mV)
+        if not isinstance(background, (list, tuple)):
+            raise SampleFileError(f"{source}: background_per_mV = {_show(background)} must be a list of "
+                                  f"coefficients [c1, c2, ...] per mV")
+        values["background_per_mV"] = tuple(_number(source, "background_per_mV", c) for c in background)
         if values.get("second_step") is not None:
             step = values["second_step"]
             if not isinstance(step, dict) or set(step) != {"tc_K", "fraction", "width_K"}:
-                raise SampleFileError(f"{source}: second_step needs exactly tc_K, fraction and width_K, got {step!r}")
+                raise SampleFileError(f"{source}: second_step needs exactly tc_K, fraction and width_K, "
+                                      f"got {_show(step)}")
             values["second_step"] = SecondStep(**{k: _number(source, f"second_step.{k}", v) for k, v in step.items()})
         sample = cls(**values)
         sample._check_ranges(source)
@@ -141,7 +147,26 @@ class Sample:
             ("hc2_anisotropy", self.hc2_anisotropy, 0.05, 20.0),
             ("contact_normal_ohm", self.contact_normal_ohm, 1e-3, 1e6),
             ("aging_time_constant_days", self.aging_time_constant_days, 1e-3, 1e4),
+            # The optional keys: wide bounds, but each one the model divides by or heats with
+            # stays away from zero and from a number that would overflow it.
+            ("residual_resistance_ohm", self.residual_resistance_ohm, 0.0, 1e6),
+            ("phonon_scale_K", self.phonon_scale_K, 1.0, 1e5),
+            ("field_angle_deg", self.field_angle_deg, -360.0, 360.0),
+            ("field_broadening", self.field_broadening, 0.0, 100.0),
+            ("spreading_resistance_ohm", self.spreading_resistance_ohm, 0.0, 1e6),
+            ("lead_resistance_ohm", self.lead_resistance_ohm, 0.0, 1e6),
+            ("thermal_resistance_K_per_W", self.thermal_resistance_K_per_W, 0.0, 1e9),
+            ("heating_time_constant_s", self.heating_time_constant_s, 1e-6, 1e6),
+            ("noise_nV", self.noise_nV, 0.0, 1e9),
+            ("thermoelectric_offset_uV", self.thermoelectric_offset_uV, -1e6, 1e6),
+            ("thermoelectric_drift_nV_per_min", self.thermoelectric_drift_nV_per_min, -1e9, 1e9),
+            ("days_since_synthesis", self.days_since_synthesis, 0.0, 1e5),
         ]
+        if self.pressure_GPa is not None:
+            checks.append(("pressure_GPa", self.pressure_GPa, 0.0, 600.0))
+        if self.jc_tc_K is not None:
+            checks.append(("jc_tc_K", self.jc_tc_K, 0.01, 400.0))
+        checks += [("background_per_mV", c, -1e3, 1e3) for c in self.background_per_mV]
         if self.second_step is not None:
             checks += [
                 ("second_step.tc_K", self.second_step.tc_K, 0.5, 400.0),
@@ -330,26 +355,38 @@ def _contact_iv_table(sample: Sample, temperature_K: float, field_T: float, days
     return v, current
 
 
+def _show(value: Any) -> str:
+    """A value in a message, cut short when it is huge (a file of junk must not flood the line)."""
+    return reprlib.repr(value)
+
+
 def _number(source: str, key: str, value: Any) -> float:
+    """A finite number (NaN or infinity would pass no range check and poison every reading)."""
     if isinstance(value, bool):
         raise SampleFileError(f"{source}: {key} = {value!r} must be a number")
     try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise SampleFileError(f"{source}: {key} = {value!r} must be a number") from None
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        raise SampleFileError(f"{source}: {key} = {_show(value)} must be a number") from None
+    if not math.isfinite(number):
+        raise SampleFileError(f"{source}: {key} = {_show(value)} must be a finite number")
+    return number
 
 
 def _pair(source: str, key: str, value: Any) -> tuple[float, float]:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
-        raise SampleFileError(f"{source}: {key} = {value!r} must be [width, thickness] in micrometres")
+        raise SampleFileError(f"{source}: {key} = {_show(value)} must be [width, thickness] in micrometres")
     return (_number(source, key, value[0]), _number(source, key, value[1]))
 
 
 def load_sample(path_or_name: str | Path) -> Sample:
-    """Load a sample file by path, or a preset by name (file stem in sim_configs/samples)."""
-    from daclab.sim.configs import sample_path
+    """Load a sample file by path, or a preset by name (file stem in sim_configs/samples).
+
+    Only plain YAML is read (a tag that would build an object is refused); every problem is a
+    SampleFileError naming the file, and the line where the YAML itself is wrong.
+    """
+    from daclab.sim.configs import read_yaml, sample_path
 
     path = sample_path(path_or_name)
-    with open(path, encoding="utf-8") as stream:
-        data = yaml.safe_load(stream)
+    data, _ = read_yaml(path, SampleFileError, "sample")
     return Sample.from_dict(data, source=str(path))
