@@ -147,3 +147,12 @@ def test_errors_of_raw_commands_show_in_check_errors(ls):
     assert ls.check_errors() == []
     ls.write("SETPOINT 1,10")
     assert ls.check_errors() == [EventStatus.COMMAND_ERROR]
+
+
+def test_settings_read_back_in_the_manuals_format_not_as_written(ls350):
+    """HTRSET? and an analog output's PID? answer in the 350's own layout, whatever spacing of
+    numbers was written (the drivers' reply formats expect that layout)."""
+    ls350.write("HTRSET 1,1,0,1.5,2")
+    assert ls350.query("HTRSET? 1") == "1,0,+1.500,2"
+    ls350.write("PID 3,50,20,0")
+    assert ls350.query("PID? 3") == "+50.0,+20.0,+0"

@@ -49,6 +49,18 @@ def _heater_power(output: int, values) -> float:
     return min(current ** 2 * HEATER_OHMS[int(resistance)], MAX_POWER_W[output])
 
 
+def _pid_text(values) -> str:
+    """PID? as the 350 sends it: +P,+I,+D with one, one and no decimal (+50.0,+20.0,+0)."""
+    p, i, d = Lakeshore350Twin._checked_pid(values)
+    return f"{p:+.1f},{i:+.1f},{d:+.0f}"
+
+
+def _heater_setup_text(values) -> str:
+    """HTRSET? as the 350 sends it: resistance, max current, user max current (+n.nnn A), display."""
+    resistance, current_code, user_max, display = (float(v) for v in values)
+    return f"{int(resistance)},{int(current_code)},{user_max:+.3f},{int(display)}"
+
+
 def _joined(check):
     """Parser of a several-field setting: check the fields, keep them as the instrument echoes them."""
     def parse(values):
@@ -65,6 +77,7 @@ class Lakeshore350Twin(Twin):
         return {
             "input_type": {ch: DEFAULT_INPUT_TYPE for ch in "ABCD"},
             "heater_status": {1: 0, 2: 0},
+            "heater_setup": {1: "1,4,+0.000,1", 2: "1,2,+0.000,1"},  # the YAML's power-on setups
             "analog": {n: {"setpoint": 0.0, "ramp": "0,0.000", "pid": "+50.0,+20.0,+0", "output_mode": "0,0,0",
                            "manual_output": 0.0, "range": 0} for n in ANALOG_OUTPUTS},
         }
@@ -98,8 +111,8 @@ class Lakeshore350Twin(Twin):
                                      self._setter(n, ("mode", "control_input", "powerup"), self._checked_output_mode)),
                 f"manual_output_{n}": (self._getter(n, lambda loop: loop.manual_output_percent),
                                        self._setter(n, ("manual_output_percent",))),
-                f"heater_setup_{n}": (None, self._setter(n, ("full_power_W",),
-                                                         lambda values, n=n: (_heater_power(n, values),))),
+                f"heater_setup_{n}": (lambda n=n: self.state["heater_setup"][n],
+                                      lambda values, n=n: self._set_heater_setup(n, values)),
                 f"heater_status_{n}": (lambda n=n: self.state["heater_status"][n], None),
             })
         for n in ANALOG_OUTPUTS:
@@ -107,7 +120,7 @@ class Lakeshore350Twin(Twin):
                 f"setpoint_{n}": self._analog(n, "setpoint", float),
                 f"ramp_{n}": self._analog(n, "ramp", _joined(self._checked_ramp)),
                 f"ramp_status_{n}": (lambda: 0, None),
-                f"pid_{n}": self._analog(n, "pid", _joined(self._checked_pid)),
+                f"pid_{n}": self._analog(n, "pid", _pid_text),
                 f"output_mode_{n}": self._analog(n, "output_mode", _joined(self._checked_output_mode)),
                 f"manual_output_{n}": self._analog(n, "manual_output", float),
                 f"range_{n}": self._analog(n, "range", int),
@@ -164,6 +177,11 @@ class Lakeshore350Twin(Twin):
         if on not in (0, 1) or 0 < rate < 0.001:
             raise ValueError(f"RAMP {values}: on must be 0|1, rate 0 or 0.001-100 K/min")
         return bool(on), rate
+
+    def _set_heater_setup(self, output: int, values) -> None:
+        power = _heater_power(output, values)  # refuses a field out of range before anything changes
+        self._loop(output).full_power_W = power
+        self.state["heater_setup"][output] = _heater_setup_text(values)
 
     @staticmethod
     def _checked_pid(values):
