@@ -82,15 +82,27 @@ def _run_patterns(low: int, high: int, width: int | None) -> list[str]:
     return patterns
 
 
+def _by_sign(values: Iterable[int]) -> tuple[Iterable[int], Iterable[int]]:
+    """(magnitudes of the negative values, the values >= 0); a range stays a range (a 16-bit
+    count has 65536 values, and the drivers build their formats at import)."""
+    if isinstance(values, range) and values.step == 1:
+        return range(max(1, 1 - values.stop), 1 - values.start), range(max(0, values.start), values.stop)
+    values = list(values)
+    return [-v for v in values if v < 0], [v for v in values if v >= 0]
+
+
 def _runs(values: Iterable[int]) -> list[tuple[int, int]]:
+    """The values as (first, last) runs of consecutive integers."""
+    if isinstance(values, range) and values.step == 1:
+        return [(values.start, values.stop - 1)] if len(values) else []
     ordered = sorted(set(values))
-    runs: list[tuple[int, int]] = []
-    for value in ordered:
-        if runs and value == runs[-1][1] + 1:
-            runs[-1] = (runs[-1][0], value)
-        else:
-            runs.append((value, value))
-    return runs
+    if not ordered:
+        return []
+    # a run ends wherever the next value is not one more (computed in one pass: a 16-bit
+    # register has 65536 values)
+    breaks = [index for index in range(1, len(ordered)) if ordered[index] != ordered[index - 1] + 1]
+    starts, ends = [0, *breaks], [*breaks, len(ordered)]
+    return [(ordered[start], ordered[end - 1]) for start, end in zip(starts, ends)]
 
 
 def integer(values: Iterable[int], width: int | None = None, padding: str = "none", sign: str = "") -> str:
@@ -105,11 +117,11 @@ def integer(values: Iterable[int], width: int | None = None, padding: str = "non
     if padding not in ("none", "exact", "optional") or (padding != "none") != (width is not None):
         raise ValueError(f"padding = {padding!r} with width = {width!r}: 'none' takes no width, "
                          f"'exact' and 'optional' need one")
-    values = list(values)
-    if not values:
+    negative, positive = _by_sign(values)
+    if not (negative or positive):
         raise ValueError("values is empty: an integer needs at least one allowed value")
     patterns = []
-    for prefix, magnitudes in (("-", [-v for v in values if v < 0]), (_sign(sign), [v for v in values if v >= 0])):
+    for prefix, magnitudes in (("-", negative), (_sign(sign), positive)):
         for low, high in _runs(magnitudes):
             if width is not None and len(str(high)) > width:
                 raise ValueError(f"{high} does not fit in {width} digits")
