@@ -149,9 +149,9 @@ def test_errors_of_raw_commands_show_in_check_errors(ls):
     assert ls.check_errors() == [EventStatus.COMMAND_ERROR]
 
 
-def test_settings_read_back_in_the_manuals_format_not_as_written(ls350):
-    """HTRSET? and an analog output's PID? answer in the 350's own layout, whatever spacing of
-    numbers was written (the drivers' reply formats expect that layout)."""
+def test_an_analog_outputs_pid_reads_back_in_the_manuals_format_not_as_written(ls350):
+    """As outputs 1-2 do (the drivers' reply formats expect that layout); HTRSET? likewise, in
+    test_sim_visa."""
     ls350.write("HTRSET 1,1,0,1.5,2")
     assert ls350.query("HTRSET? 1") == "1,0,+1.500,2"
     ls350.write("PID 3,50,20,0")

@@ -67,9 +67,9 @@ def test_unknown_command_sets_the_command_error_bit_and_an_unknown_query_gets_no
         ls350.query("KRDG? Q")
 
 
-def test_heater_setup_caps_the_power_and_is_echoed(world, ls350):
+def test_heater_setup_caps_the_power_and_reads_back_in_the_manuals_layout(world, ls350):
     ls350.write("HTRSET 1,2,2,0,2")  # 50 ohm, 1 A: 50 W
-    assert ls350.query("HTRSET? 1") == "2,2,0,2"
+    assert ls350.query("HTRSET? 1") == "2,2,+0.000,2"  # the user maximum as +n.nnn A
     assert world.stage.loops[1].full_power_W == pytest.approx(50.0)
 
 
