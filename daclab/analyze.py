@@ -835,17 +835,6 @@ def quiet_numerics() -> Iterator[None]:
         yield
 
 
-def _no_infinity(value: Any) -> Any:
-    """JSON has no infinity: a diverged number is null, as one not found (plain turns NaN to null)."""
-    if isinstance(value, float) and math.isinf(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _no_infinity(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_no_infinity(item) for item in value]
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``daclab analyze ...``; 0 on success, 2 on a mistake in the command or the files."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -869,7 +858,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("daclab analyze: " + message, file=sys.stderr)
         return EXIT_USAGE
     if options.json:
-        results = _no_infinity(plain(reports, nan=None))
+        results = plain(reports, nan=None)
         print(json.dumps({"analysis": options.analysis, "results": results}, indent=2, allow_nan=False))
     else:
         print(render(reports), end="")

@@ -54,7 +54,9 @@ fault_log = logging.getLogger("daclab.faults")
 # The CommonBase methods every exchange with the instrument goes through.
 GUARDED_METHODS = ("write", "read", "ask", "values", "binary_values", "write_bytes", "read_bytes",
                    "write_binary_values", "read_binary_values")
-# Of those, the ones whose result is (part of) a reply that can arrive garbled.
+# Of those, the ones that send a command (remembered, to check the reply against its format).
+SENDING_METHODS = ("write", "ask", "values", "binary_values", "write_bytes", "write_binary_values")
+# And the ones whose result is (part of) a reply that can arrive garbled.
 REPLY_METHODS = ("read", "ask", "values", "binary_values", "read_bytes", "read_binary_values")
 
 
@@ -170,7 +172,7 @@ def _exchange(target: Any, method_name: str, method, lock: threading.RLock, poli
 
 def _checked(target: Any, method_name: str, method, args, kwargs):
     """One call of ``method``, with what it sends remembered and what it returns checked."""
-    if method_name in ("write", "ask", "values", "write_bytes", "write_binary_values", "binary_values") and args:
+    if method_name in SENDING_METHODS and args:
         insert_id = getattr(target, "insert_id", None)  # a channel's command names its channel
         try:
             target._last_command = insert_id(str(args[0])) if callable(insert_id) else str(args[0])
@@ -208,7 +210,9 @@ def check_format(target: Any, command: str, reply: str) -> None:
 def _with_retries(target, method_name, method, args, kwargs, policy: RetryPolicy, name: str):
     policy = getattr(_thread, "policy", None) or policy
     command = str(args[0]) if args else method_name
-    for attempt in range(1, policy.attempts + 1):
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return _checked(target, method_name, method, args, kwargs)
         except (pyvisa.errors.VisaIOError, GarbledReply, TimeoutError) as error:
@@ -228,7 +232,6 @@ def _with_retries(target, method_name, method, args, kwargs, policy: RetryPolicy
         fault_log.warning("%s: %r: %s (attempt %d of %d); retrying in %.2g s", name, command, describe(failure),
                           attempt, policy.attempts, wait_s)
         clocks.sleep(wait_s)
-    raise AssertionError("unreachable")
 
 
 def _discard_pending_reply(target: Any) -> None:

@@ -42,6 +42,7 @@ from typing import Any
 from daclab import roles
 from daclab.connection import guard
 from daclab.limits import SoftwareLimits
+from daclab.yaml_file import read_yaml
 
 ROLE_KINDS: dict[str, type] = {
     "temperature_controller": roles.TemperatureController,
@@ -124,8 +125,6 @@ def lab_path(path_or_name: str | Path) -> Path:
 
 
 def load_lab(path_or_name: str | Path) -> LabConfig:
-    from daclab.sim.configs import read_yaml
-
     path = lab_path(path_or_name)
     data, _ = read_yaml(path, LabFileError, "lab")  # the safe loader; a bad file is one LabFileError line
     return parse_lab(data, source=str(path))

@@ -316,17 +316,6 @@ def analyse_step(path: Path, kind: str = "") -> StepAnalysis:
 SECTIONS = ("tc", "hc2", "jc", "gap", "aging")
 
 
-def _finite_json(value: Any) -> Any:
-    """plain(..., nan=None) with infinities as null too: summary.json is strict JSON."""
-    if isinstance(value, dict):
-        return {key: _finite_json(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite_json(item) for item in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def _measurement(step: StepAnalysis) -> dict[str, Any]:
     entry: dict[str, Any] = {"step": step.step, "kind": step.kind, "file": step.path.name, "points": step.points,
                              "days_since_synthesis": step.days_since_synthesis, "results": {}}
@@ -359,7 +348,7 @@ def analyse_run(run_dir: str | Path) -> RunAnalysis:
         source = sources.get(name)
         summary[name] = None if source is None else {**source.sections[name], "file": source.path.name}
     summary["measurements"] = [_measurement(step) for step in steps]
-    return RunAnalysis(path, _finite_json(plain(summary, nan=None)), steps, sources)
+    return RunAnalysis(path, plain(summary, nan=None), steps, sources)
 
 
 def summarise(run_dir: str | Path) -> dict[str, Any]:

@@ -164,16 +164,14 @@ def run(procedure, data_path: str | Path, should_stop: Callable[[], bool] = lamb
 
     def emit(topic: str, record: Any) -> None:
         if topic == "results":
-            record = flagged(record)
+            record = {**record, **faults_since_last_point()}
             writer.write(record)
             on_event(topic, record)
         elif topic == "batch results":
             columns = list(record)
-            faults = flagged({}).get(FAULTS_COLUMN)  # every row of a batch came from the same exchanges
+            faults = faults_since_last_point()  # every row of a batch came from the same exchanges
             for values in zip(*(record[c] for c in columns)):
-                row = dict(zip(columns, values))
-                if faults is not None:
-                    row[FAULTS_COLUMN] = faults
+                row = {**dict(zip(columns, values)), **faults}
                 writer.write(row)
                 on_event("results", row)
         elif topic == "segment" and writer is not None:
@@ -184,14 +182,15 @@ def run(procedure, data_path: str | Path, should_stop: Callable[[], bool] = lamb
     faults_seen = faults_on_this_thread()
     flags_points = FAULTS_COLUMN in getattr(procedure, "DATA_COLUMNS", ())
 
-    def flagged(record: dict[str, Any]) -> dict[str, Any]:
-        """``record`` with the number of instrument faults met since the previous point."""
+    def faults_since_last_point() -> dict[str, int]:
+        """The point's flag column: the instrument faults met since the previous point (nothing
+        for a procedure without the column)."""
         nonlocal faults_seen
         if not flags_points:
-            return record
+            return {}
         now = faults_on_this_thread()
         faults, faults_seen = now - faults_seen, now
-        return {**record, FAULTS_COLUMN: faults}
+        return {FAULTS_COLUMN: faults}
 
     procedure.emit = emit
     procedure.should_stop = should_stop

@@ -55,10 +55,10 @@ from daclab.procedures.differential_conductance import DifferentialConductance
 from daclab.procedures.field_series import FieldSeries
 from daclab.procedures.rt_sweep import RTSweep
 from daclab.sample_info import SampleInfo
-from daclab.sim.configs import read_yaml
 from daclab.sim.sample import Sample
 from daclab.suspenders import KINDS as SUSPENDER_KINDS
 from daclab.suspenders import Suspender, suspenders_from_spec
+from daclab.yaml_file import read_yaml
 
 log = logging.getLogger(__name__)
 

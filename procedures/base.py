@@ -295,45 +295,43 @@ class LabProcedure(Procedure):
                          f"{suspender.name} suspender")
 
     def _wait_until_clear(self, suspension: Suspended) -> None:
-        """Poll the suspenders until none trips; SuspendTimeout after the tripped one's time-out."""
-        clock = clocks.current()
-        deadline = clock.now() + suspension.suspender.timeout_min * 60.0
-        log.warning("%s suspended: %s", type(self).__name__, suspension)
-        self.emit("suspend", {"reason": str(suspension)})
-        while True:
-            if self.should_stop():
-                raise Stopped(f"{type(self).__name__} stopped on request while suspended ({suspension})")
+        """Poll the suspenders until none trips."""
+        def still() -> str | None:
             tripped = self._tripped_suspenders()
-            if not tripped:
-                log.warning("%s resumes: every suspender is clear", type(self).__name__)
-                self.emit("resume", {"after": str(suspension)})
-                return
-            if clock.now() >= deadline:
-                raise SuspendTimeout(f"{tripped[0][0].name}: {tripped[0][1]}, still after "
-                                     f"{suspension.suspender.timeout_min:g} min; the run ends in the safe state")
-            clock.sleep(CHECK_INTERVAL_S)
+            return f"{tripped[0][0].name}: {tripped[0][1]}, still" if tripped else None
+
+        self._wait_suspended(suspension, suspension.suspender.timeout_min, still, "every suspender is clear")
 
     def _wait_for_instrument(self, fault: InstrumentFault, suspender: InstrumentLost) -> None:
-        """Ask the lost instrument for its identification every ``CHECK_INTERVAL_S`` until it
-        answers; SuspendTimeout after the suspender's time-out."""
-        clock = clocks.current()
-        deadline = clock.now() + suspender.timeout_min * 60.0
-        log.warning("%s suspended: %s", type(self).__name__, fault)
-        self.emit("suspend", {"reason": str(fault)})
-        while True:
-            if self.should_stop():
-                raise Stopped(f"{type(self).__name__} stopped on request while suspended ({fault})")
-            clock.sleep(CHECK_INTERVAL_S)
+        """Ask the lost instrument for its identification until it answers."""
+        def still() -> str | None:
             try:
                 fault.probe()
             except (InstrumentFault, OSError, ValueError):
-                if clock.now() >= deadline:
-                    raise SuspendTimeout(f"{fault.instrument} still not answering after "
-                                         f"{suspender.timeout_min:g} min; the run ends in the safe state") from None
-                continue
-            log.warning("%s resumes: %s answers again", type(self).__name__, fault.instrument)
-            self.emit("resume", {"after": str(fault)})
-            return
+                return f"{fault.instrument} still not answering"
+            return None
+
+        self._wait_suspended(fault, suspender.timeout_min, still, f"{fault.instrument} answers again")
+
+    def _wait_suspended(self, cause: Exception, timeout_min: float, still: Callable[[], str | None],
+                        cleared: str) -> None:
+        """Wait while ``still()`` says why the run cannot go on, asking every ``CHECK_INTERVAL_S``;
+        SuspendTimeout once that has lasted ``timeout_min``."""
+        clock = clocks.current()
+        deadline = clock.now() + timeout_min * 60.0
+        log.warning("%s suspended: %s", type(self).__name__, cause)
+        self.emit("suspend", {"reason": str(cause)})
+        while True:
+            if self.should_stop():
+                raise Stopped(f"{type(self).__name__} stopped on request while suspended ({cause})")
+            why = still()
+            if why is None:
+                log.warning("%s resumes: %s", type(self).__name__, cleared)
+                self.emit("resume", {"after": str(cause)})
+                return
+            if clock.now() >= deadline:
+                raise SuspendTimeout(f"{why} after {timeout_min:g} min; the run ends in the safe state")
+            clock.sleep(CHECK_INTERVAL_S)
 
     def wait(self, seconds: float) -> None:
         """Wait on the lab clock, looking for a stop request every ``WAIT_CHUNK_S``."""

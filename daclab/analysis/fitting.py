@@ -72,7 +72,8 @@ def estimates(result, names: Iterable[str]) -> dict[str, Estimate]:
 def plain(value: Any, nan: Any = math.nan) -> Any:
     """A result as plain Python values, for analysis events, reports and JSON: dataclasses as
     dicts of their fields, :class:`Estimate` as {"value", "stderr"}, arrays and tuples as lists,
-    numpy scalars as numbers; NaN becomes ``nan`` (None for JSON)."""
+    numpy scalars as numbers; NaN becomes ``nan``. With ``nan=None`` (for JSON, which has neither
+    NaN nor infinity) an infinity becomes None too, as a number that diverged is one not found."""
     if isinstance(value, Estimate):
         return {"value": plain(value.value, nan), "stderr": plain(value.stderr, nan)}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -86,7 +87,9 @@ def plain(value: Any, nan: Any = math.nan) -> Any:
     if isinstance(value, (int, np.integer)):
         return int(value)
     if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else (nan if math.isnan(value) else float(value))
+        if math.isfinite(value):
+            return float(value)
+        return nan if math.isnan(value) or nan is None else float(value)
     return value
 
 

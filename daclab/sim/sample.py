@@ -385,7 +385,8 @@ def load_sample(path_or_name: str | Path) -> Sample:
     Only plain YAML is read (a tag that would build an object is refused); every problem is a
     SampleFileError naming the file, and the line where the YAML itself is wrong.
     """
-    from daclab.sim.configs import read_yaml, sample_path
+    from daclab.sim.configs import sample_path
+    from daclab.yaml_file import read_yaml
 
     path = sample_path(path_or_name)
     data, _ = read_yaml(path, SampleFileError, "sample")

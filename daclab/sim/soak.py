@@ -47,7 +47,7 @@ import pandas as pd
 from daclab.lab import Lab
 from daclab.runner import FAULTS_COLUMN
 from daclab.rundir import LOG_NAME, step_files
-from daclab.sequence import run_sequence
+from daclab.sequence import SequenceOutcome, run_sequence
 from daclab.sequence_file import SequenceSpec, sequence_from_dict
 from daclab.sim.binding import is_query, recording_commands
 from daclab.sim.faults import Fault
@@ -147,37 +147,40 @@ def run_soak(faults: int = 1000, out: str | Path | None = None, sample: str = "c
     wall = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(out or scratch)
-        clean, traffic = _run(spec, root / "clean", sample, seed, start_K, [])
-        rerun, _ = _run(spec, root / "clean-other-noise", sample, seed + 1, start_K, [])
-        faulty, injected = _run(spec, root / "faulty", sample, seed, start_K,
-                                fault_plan(traffic, faults, np.random.default_rng(seed)))
-        report = compare(clean, faulty, rerun)
-        report.faults_injected = injected["count"]
-        report.faults_by_device = injected["by_device"]
-        report.devices = tuple(sorted(traffic))
-        report.runs_unsafe = int(bool(injected["unsafe"]))
-        report.problems += injected["unsafe"]
+        clean = _run(spec, root / "clean", sample, seed, start_K, [])
+        rerun = _run(spec, root / "clean-other-noise", sample, seed + 1, start_K, [])
+        faulty = _run(spec, root / "faulty", sample, seed, start_K,
+                      fault_plan(clean.traffic, faults, np.random.default_rng(seed)))
+        report = compare(clean.outcome, faulty.outcome, rerun.outcome)
+        report.faults_injected = len(faulty.injected)
+        report.faults_by_device = dict(collections.Counter(device for device, _, _ in faulty.injected))
+        report.devices = tuple(sorted(clean.traffic))
+        report.runs_unsafe = int(bool(faulty.unsafe))
+        report.problems += faulty.unsafe
     report.wall_s = time.perf_counter() - wall
     return report
 
 
-def _run(spec: SequenceSpec, out: Path, sample: str, seed: int, start_K: float, faults: list[Fault]):
-    """One run of the sequence; returns (its outcome, and for the clean run the traffic per
-    device, for the faulty one what was injected and what the twins' state is at the end)."""
+@dataclasses.dataclass
+class _Run:
+    outcome: SequenceOutcome
+    traffic: dict[str, tuple[int, int]]  # device -> (messages, queries) that reached it
+    injected: list[tuple[str, str, float]]  # the faults that hit, as the injector recorded them
+    unsafe: list[str]  # what was not safe at the end
+
+
+def _run(spec: SequenceSpec, out: Path, sample: str, seed: int, start_K: float, faults: list[Fault]) -> _Run:
+    """One run of the sequence with ``faults`` injected."""
     with Lab.open("simulated", sample=sample, seed=seed, start_K=start_K) as lab, recording_commands() as sent:
         for fault in faults:
             lab.world.faults.add(fault)
         outcome = run_sequence(spec, out=out, lab=lab, report=False)
-        unsafe = unsafe_state(lab)
-        injected = lab.world.faults.injected
-    if not faults:
-        traffic = collections.defaultdict(lambda: [0, 0])
-        for device, message in sent:
-            traffic[device][0] += 1
-            traffic[device][1] += is_query(message.encode())
-        return outcome, {device: tuple(counts) for device, counts in traffic.items()}
-    return outcome, {"count": len(injected), "unsafe": unsafe,
-                     "by_device": dict(collections.Counter(device for device, _, _ in injected))}
+        unsafe, injected = unsafe_state(lab), lab.world.faults.injected
+    traffic = collections.defaultdict(lambda: [0, 0])
+    for device, message in sent:
+        traffic[device][0] += 1
+        traffic[device][1] += is_query(message.encode())
+    return _Run(outcome, {device: tuple(counts) for device, counts in traffic.items()}, injected, unsafe)
 
 
 def unsafe_state(lab: Lab) -> list[str]:
@@ -200,7 +203,7 @@ def unsafe_state(lab: Lab) -> list[str]:
     return problems
 
 
-def compare(clean, faulty, rerun) -> SoakReport:
+def compare(clean: SequenceOutcome, faulty: SequenceOutcome, rerun: SequenceOutcome) -> SoakReport:
     """Points lost, flagged and off beyond the noise between the clean and the faulty run's data
     files; ``rerun`` (the clean run with other noise) measures the noise."""
     report = SoakReport(status=faulty.status, clean_status=clean.status)
@@ -220,9 +223,10 @@ def compare(clean, faulty, rerun) -> SoakReport:
         off = np.zeros(rows, bool)
         times = next((reference[c].to_numpy(float) for c in TIME_COLUMNS if c in reference), None)
         for column in reference.columns:
-            if column in TIME_COLUMNS or column == FAULTS_COLUMN or not _numeric(reference[column]):
-                if not _numeric(reference[column]) and column in data:
-                    off |= (reference[column].astype(str).to_numpy() != data[column].astype(str).to_numpy())
+            if column in TIME_COLUMNS or column == FAULTS_COLUMN:
+                continue
+            if not _numeric(reference[column]):  # text (a sweep direction) must be the same
+                off |= reference[column].astype(str).to_numpy() != data[column].astype(str).to_numpy()
                 continue
             expected, measured = reference[column].to_numpy(float), data[column].to_numpy(float)
             tolerance = (NOISE_TOLERANCE * noise(expected, other[column].to_numpy(float)) + 2 * resolution(expected)
