@@ -41,6 +41,7 @@ import datetime as dt
 import json
 import os
 import re
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -180,6 +181,9 @@ def read_identity(run_dir: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
+_APPEND_LOCK = threading.Lock()
+
+
 class Journal:
     """The append-only event log of a run folder (see the module docstring)."""
 
@@ -189,7 +193,8 @@ class Journal:
     def append(self, event: str, **fields: Any) -> dict[str, Any]:
         record = {"event": event, "time": now_iso(), **fields}
         line = json.dumps(record, default=_jsonable, allow_nan=True)
-        with open(self.path, "a", encoding="utf-8") as stream:
+        # a procedure's analysis thread appends too; a long line is more than one write
+        with _APPEND_LOCK, open(self.path, "a", encoding="utf-8") as stream:
             if self._torn_end():  # a power cut mid-append: end the torn line, so that this one stands alone
                 line = "\n" + line
             stream.write(line + "\n")

@@ -82,7 +82,9 @@ def run_sequence(spec: SequenceSpec, out: str | Path = DEFAULT_ROOT, simulation:
     lab: an open lab to run on instead (the window keeps one open for a whole cooldown); it is
     left open. on_event(step, topic, record): "step start" ({run_dir, data_path, resumed}),
     everything the procedure reports (each point as "results" once saved, "analysis",
-    "segment", "progress", "eta"), then "step end" (its RunOutcome); for a display.
+    "segment", "progress", "eta"), then "step end" (its RunOutcome); for a display. A fit's
+    "analysis" may come from the procedure's analysis thread, so on_event must be thread-safe
+    (appending to a deque or a list is).
     Every step is built and checked before the lab is opened (a LimitError names the step).
     """
     _check_steps(spec)

@@ -11,12 +11,13 @@ Every point carries the days since synthesis (from the sample's synthesis date) 
 every leg's ``"tc"`` event carries ``visit`` and ``days_since_synthesis`` at the moment the
 transition was crossed, which matters while Tc moves by several kelvin a day. From four visits
 on, Tc(days) of the chosen criterion (the mean of a visit's legs, so a cooling-warming pair
-cancels the thermal lag) is fitted with :func:`daclab.analysis.aging.fit_aging` and emitted as
-``"aging"``; a fit that fails is logged and the run goes on.
+cancels the thermal lag) is fitted with :func:`daclab.analysis.aging.fit_aging` on the analysis
+thread and emitted as ``"aging"``; a fit that fails is logged and the run goes on.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from typing import Any
@@ -110,12 +111,12 @@ class Aging(RTSweep):
             log.warning("visit %d: no %s Tc; left out of the aging fit", visit, self.aging_criterion)
             return
         self._tc_by_visit.append((float(np.mean(days)), float(np.mean(tc))))
-        self._fit_aging()
+        self.analyse_in_background(functools.partial(self._fit_aging, list(self._tc_by_visit)))
 
-    def _fit_aging(self) -> None:
-        if len(self._tc_by_visit) < MIN_VISITS_FOR_FIT:
+    def _fit_aging(self, tc_by_visit: list[tuple[float, float]]) -> None:
+        if len(tc_by_visit) < MIN_VISITS_FOR_FIT:
             return
-        days, tc = (np.array(column) for column in zip(*self._tc_by_visit))
+        days, tc = (np.array(column) for column in zip(*tc_by_visit))
         try:
             fit = fit_aging(days, tc)
         except Exception as error:  # a fit must never end a measurement

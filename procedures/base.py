@@ -20,6 +20,12 @@ ManagedWindow and its Results files work with it unchanged; daclab's own runner
   (``done_segments``): a leg resumed half-way would carry a different thermal lag, and a
   spectrum or an I-V half taken at another moment is not one curve, so the unit of a retake is
   the segment, never a lone point.
+- **Fits off the acquisition path.** A fit of what is measured so far (Hc2(T) after a field,
+  Jc(T) after a temperature, the BTK fit of a spectrum, the aging rate) runs on the procedure's
+  analysis thread (:meth:`LabProcedure.analyse_in_background`), so the next reading never waits
+  for it; ``shutdown`` lets the fits asked for finish, so every one is in the step's records.
+  The quick reductions a later point needs (the Tc of a leg, the Ic of a sweep, a spectrum's
+  background for the next spectrum's normalised column) stay in line.
 """
 
 from __future__ import annotations
@@ -34,8 +40,9 @@ from pymeasure.experiment import (BooleanParameter, FloatParameter, IntegerParam
 
 from daclab import __version__
 from daclab import clock as clocks
-from daclab.connection import InstrumentFault
+from daclab.analysis.live import BackgroundFit
 from daclab.analysis.pressure import PRESSURE_SCALES
+from daclab.connection import InstrumentFault
 from daclab.lab import Lab, LabConfig, load_lab
 from daclab.limits import LimitError
 from daclab.sample_info import SampleInfo
@@ -47,6 +54,7 @@ END_TEMPERATURE_MODES = ("hold", "standby", "heater off")
 # Role kinds whose stop() turns a current off; stopped first at shutdown.
 SOURCE_KINDS = ("pulse_source", "conductance_source", "current_step_source", "resistance_meter")
 WAIT_CHUNK_S = 10.0  # long waits are cut into chunks so an abort is seen within this time
+ANALYSIS_FINISH_S = 600.0  # wall time shutdown gives the fits still running (a BTK fit takes ~0.1 s)
 
 
 T = TypeVar("T")
@@ -99,6 +107,8 @@ class LabProcedure(Procedure):
         self.suspenders: list[Suspender] = []  # set by the sequence engine
         self._in_segment = False
         self._next_suspender_check = -math.inf
+        self._analysis_thread: BackgroundFit | None = None
+        self._analysis_requests = 0
 
     # ---- parameters -----------------------------------------------------------------------
 
@@ -198,6 +208,7 @@ class LabProcedure(Procedure):
                 self._make_safe(name, kind)
             except Exception:  # go on with the others: each must still be made safe
                 log.exception("could not put role %r (%s) in its safe state", name, kind)
+        self._finish_analysis()
         if self._owns_lab:
             self.lab.close()
             self.lab, self._owns_lab = None, False
@@ -375,6 +386,26 @@ class LabProcedure(Procedure):
         self.analysis.append(record)
         self.emit("analysis", record)
         return record
+
+    def analyse_in_background(self, work: Callable[[], None]) -> None:
+        """Run ``work`` (a fit of data already taken, which emits its own analysis records and
+        logs its own failures) on the procedure's analysis thread, after the work asked for
+        before it. Returns at once: the measurement goes on while it runs. Give ``work`` copies
+        of the data it fits, since the measurement keeps appending to its own lists."""
+        if self._analysis_thread is None:
+            self._analysis_thread = BackgroundFit(lambda job: job(), name=f"{type(self).__name__} analysis")
+        self._analysis_requests += 1  # a key of its own: every request is done, none replaced by a newer one
+        self._analysis_thread.submit(work, key=self._analysis_requests)
+
+    def _finish_analysis(self) -> None:
+        """Let the fits asked for finish (shutdown, once the instruments are safe)."""
+        if self._analysis_thread is None:
+            return
+        thread, self._analysis_thread = self._analysis_thread, None
+        thread.close(ANALYSIS_FINISH_S)
+        if not thread.idle:
+            log.warning("%s: fits still running after %.0f s; their results are not in this step's records",
+                        type(self).__name__, ANALYSIS_FINISH_S)
 
     # ---- metadata -------------------------------------------------------------------------
 

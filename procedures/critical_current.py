@@ -16,12 +16,14 @@ reading, so pulses stay at least a period apart whatever the time spent between 
 
 Analysis while measuring (:mod:`daclab.analysis.critical`): Ic per polarity at the voltage
 criterion, |dV/dI| of each sweep, Jc = Ic / (width x thickness), and from three temperatures on
-a pinning-model fit of Jc(T) (Griessen et al., Phys. Rev. Lett. 72, 1910 (1994)).
+a pinning-model fit of Jc(T) (Griessen et al., Phys. Rev. Lett. 72, 1910 (1994)), which runs on
+the analysis thread while the next temperature is approached.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 
@@ -223,11 +225,11 @@ class CriticalCurrent(TemperaturePoints, LabProcedure):
             values["jc_A_cm2"] = float(critical_current_density_A_cm2(ic, self.width_um, self.thickness_um))
             self._fit_points.append((temperature, values["jc_A_cm2"]))
         self.emit_analysis("ic", **values)
-        self._fit_jc()
+        self.analyse_in_background(functools.partial(self._fit_jc, list(self._fit_points)))
 
-    def _fit_jc(self) -> None:
+    def _fit_jc(self, fit_points: list[tuple[float, float]]) -> None:
         """Jc(T) by the chosen pinning law once three temperatures have a Jc; a failed fit is logged only."""
-        points = [(t, jc) for t, jc in self._fit_points if not math.isnan(jc)]
+        points = [(t, jc) for t, jc in fit_points if not math.isnan(jc)]
         if len(points) < 3:
             return
         temperature, jc = (np.array(column) for column in zip(*points))

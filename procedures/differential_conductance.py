@@ -27,7 +27,9 @@ when none is known yet. With a series resistance R_s the point is first taken to
 
 After each spectrum, paper 001's chain (:func:`daclab.analysis.gap_fit.analyse_spectrum`:
 series-resistance correction, 3-point moving average, polynomial background fitted at
-|V| > gap window, division), then the analysis records
+|V| > gap window, division) runs in line, since the next spectrum's normalised column needs its
+background; the BTK and BCS fits run on the analysis thread while the next temperature is
+approached. The analysis records
 
 - ``spectrum``: temperature_K, bias_mV (junction bias), conductance (normalised), method;
 - ``btk``: :func:`daclab.analysis.gap_fit.fit_spectrum` of that spectrum with T fixed to the
@@ -40,6 +42,7 @@ A processing or fit failure is logged and the run goes on.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from typing import Callable
@@ -233,9 +236,11 @@ class DifferentialConductance(TemperaturePoints, LabProcedure):
         self.emit_analysis("spectrum", temperature_K=kelvin, bias_mV=spectrum.bias_mV.tolist(),
                            conductance=spectrum.conductance_norm.tolist(), method=self.method)
         if self.fit_btk:
-            self._fit(kelvin, spectrum)
+            self.analyse_in_background(functools.partial(self._fit, kelvin, spectrum))
 
     def _fit(self, kelvin: float, spectrum: conductance.Spectrum) -> None:
+        """BTK fit of one spectrum, then BCS through the gaps so far (on the analysis thread,
+        one spectrum after the other, so ``self.gaps`` grows in the order measured)."""
         try:
             btk = gap_fit.fit_spectrum(spectrum, kelvin)
         except Exception as error:  # a fit must never end the measurement

@@ -5,9 +5,10 @@ every curve starts from the same state) the magnet ramps to the field and the ru
 it holds; the temperature goes to the window's start at the return rate; one leg (cooling or
 warming) crosses the window; its curve (``"rt_curve"``) and its transition, every criterion
 (``"tc"``), are emitted with the field, and so is Tc(H) so far per criterion
-(``"tc_of_field"``). From three fields on, mu0 Hc2(T) is fitted live
-to the Tc(H) points of the chosen criterion (:func:`daclab.analysis.hc2_fit.fit_hc2`, WHH or GL)
-and emitted as ``"hc2"``; a fit that fails is logged and the run goes on. The run ends with the
+(``"tc_of_field"``). From three fields on, mu0 Hc2(T) is fitted live, on the analysis thread
+while the magnet ramps to the next field, to the Tc(H) points of the chosen criterion
+(:func:`daclab.analysis.hc2_fit.fit_hc2`, WHH or GL) and emitted as ``"hc2"``; a fit that fails
+is logged and the run goes on. The run ends with the
 magnet at ``final_field_T``.
 
 The leg machinery, the resistance paths and the columns are those of
@@ -16,6 +17,7 @@ The leg machinery, the resistance paths and the columns are those of
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 
@@ -77,7 +79,7 @@ class FieldSeries(RTSweepBase):
                 result = self.analyse_leg(leg, curve=index + 1, field_set_T=tesla)
                 self._tc_by_field.append((leg.mean_field_T(), result))
                 self._emit_tc_of_field()
-                self._fit_hc2()
+                self.analyse_in_background(functools.partial(self._fit_hc2, list(self._tc_by_field)))
 
             self.run_segment(f"{tesla:g} T", measure_curve)
         self.go_to_field(self.final_field_T)
@@ -89,9 +91,9 @@ class FieldSeries(RTSweepBase):
         tc = {name: [result.criteria()[name] for _, result in self._tc_by_field] for name in CRITERIA}
         self.emit_analysis("tc_of_field", field_T=fields, tc_K=tc)
 
-    def _fit_hc2(self) -> None:
+    def _fit_hc2(self, tc_by_field: list[tuple[float, TransitionResult]]) -> None:
         """Hc2(T) through the Tc(H) points so far of the chosen criterion, once there are three."""
-        points = [(result.criteria()[self.hc2_criterion], field) for field, result in self._tc_by_field]
+        points = [(result.criteria()[self.hc2_criterion], field) for field, result in tc_by_field]
         points = [(kelvin, tesla) for kelvin, tesla in points if not (math.isnan(kelvin) or math.isnan(tesla))]
         if len(points) < MIN_FIELDS_FOR_FIT:
             return

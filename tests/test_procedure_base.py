@@ -1,6 +1,7 @@
 """The shared procedure behaviour: checks before instruments, metadata, progress, safe end, data on disk."""
 
 import math
+import threading
 
 import pytest
 from pymeasure.experiment import FloatParameter, IntegerParameter, Results
@@ -114,3 +115,57 @@ def test_number_lists_typed_as_text():
 def test_an_unknown_end_state_is_refused_with_the_choices(lab):
     with pytest.raises(LimitError, match=r"end_temperature\) = 'warm' is not allowed: allowed: hold, standby, heater off"):
         ThermometerLog(lab=lab, end_temperature="warm").check()
+
+
+class FittedLog(ThermometerLog):
+    """A thermometer log whose "fit" after each point runs on the analysis thread."""
+
+    def acquire(self):
+        self.fitted = []
+        controller = self.role("temperature")
+        for index in range(self.points):
+            self.wait(self.period_s)
+            self.emit("results", {"Time (s)": self.elapsed_s(), "Temperature (K)": controller.temperature()})
+            self.analyse_in_background(lambda index=index: self.fit(index))
+            if index == self.fail_at:
+                raise RuntimeError("instrument fell over")
+
+    def fit(self, index):
+        self.on_fit(index)
+        self.emit_analysis("fit", index=index, thread=threading.current_thread().name)
+
+
+def test_fits_run_in_order_beside_the_measurement_and_all_end_in_the_records(lab, tmp_path):
+    first_fit_may_end = threading.Event()
+    procedure = FittedLog(lab=lab, points=4)
+    # the first fit waits for the last point: done in line, the measurement could never reach it
+    released = []
+    procedure.on_fit = lambda index: index == 0 and released.append(first_fit_may_end.wait(10.0))
+    points = []
+
+    def on_event(topic, record):
+        if topic == "results":
+            points.append(record)
+            if len(points) == 4:
+                first_fit_may_end.set()
+
+    outcome = runner.run(procedure, tmp_path / "run.csv", on_event=on_event)
+    assert outcome.status == "finished" and outcome.points == 4
+    assert released == [True]  # the last point came while the first fit was running
+    fits = [record for record in outcome.analysis if record["kind"] == "fit"]
+    assert [record["index"] for record in fits] == [0, 1, 2, 3]  # all of them, in the order asked
+    assert {record["thread"] for record in fits} == {"FittedLog analysis"}
+
+
+def test_a_failing_fit_is_logged_and_a_failed_run_still_records_the_fits_asked_for(lab, tmp_path, caplog):
+    procedure = FittedLog(lab=lab, points=4, fail_at=2)
+
+    def on_fit(index):
+        if index == 1:
+            raise ArithmeticError("fit diverged")
+
+    procedure.on_fit = on_fit
+    outcome = runner.run(procedure, tmp_path / "run.csv")
+    assert outcome.status == "failed" and outcome.points == 3
+    assert [record["index"] for record in outcome.analysis] == [0, 2]
+    assert "fit diverged" in caplog.text

@@ -1,11 +1,14 @@
 """Point-contact dI/dV on the virtual cryostat (CeH9 cell-1): both methods against the sample model,
 refusals before any instrument, and the safe end after a stop or an instrument fault."""
 
+import threading
+
 import numpy as np
 import pytest
 from pymeasure.experiment import Results
 
 from daclab import runner
+from daclab.analysis import gap_fit
 from daclab.lab import Lab
 from daclab.limits import LimitError
 from daclab.procedures.differential_conductance import DCON, STEPS, DifferentialConductance, dcon_runs
@@ -131,7 +134,12 @@ def test_a_temperature_series_normalises_live_and_fits_the_bcs_gap(lab, tmp_path
     outcome, data, _ = run(lab, tmp_path / "series.csv", method=STEPS, temperatures_K="2, 40, 70",
                            thermalise_s=3000.0, series_resistance_ohm=sample.spreading_resistance_ohm)
     assert (outcome.status, len(data)) == ("finished", 3 * 151)
-    assert [record["kind"] for record in outcome.analysis] == ["spectrum", "btk"] * 3 + ["gap_fit"]
+    kinds = [record["kind"] for record in outcome.analysis]
+    # spectra are processed in line; their fits come from the analysis thread, each after its spectrum
+    assert sorted(kinds) == sorted(["spectrum", "btk"] * 3 + ["gap_fit"]) and kinds[-1] == "gap_fit"
+    spectrum_at = [i for i, kind in enumerate(kinds) if kind == "spectrum"]
+    btk_at = [i for i, kind in enumerate(kinds) if kind == "btk"]
+    assert all(fit > spectrum for fit, spectrum in zip(btk_at, spectrum_at))
 
     spectra = [data.iloc[151 * k:151 * (k + 1)] for k in range(3)]
     for spectrum, kelvin in zip(spectra, temperatures):
@@ -241,3 +249,29 @@ def test_an_instrument_fault_mid_spectrum_fails_the_run_safely_with_the_points_k
     assert outcome.status == "failed" and outcome.error
     assert outcome.points == len(data) == rows_per_progress
     assert_safe(lab)
+
+
+def test_a_spectrum_is_measured_while_the_previous_one_is_fitted(lab, tmp_path, monkeypatch):
+    """The first BTK fit is held until the second spectrum has begun; fitted in line, the second
+    spectrum could never begin."""
+    second_spectrum_begun, released = threading.Event(), []
+    fit_spectrum = gap_fit.fit_spectrum
+
+    def held_fit(spectrum, kelvin):
+        if not released:
+            released.append(second_spectrum_begun.wait(10.0))
+        return fit_spectrum(spectrum, kelvin)
+
+    monkeypatch.setattr(gap_fit, "fit_spectrum", held_fit)
+    points = []
+
+    def on_event(topic, record):
+        if topic == "results":
+            points.append(record)
+            if len(points) == QUICK["bias_points"] + 1:
+                second_spectrum_begun.set()
+
+    outcome, data, _ = run(lab, tmp_path / "two.csv", on_event=on_event, temperatures_K="2, 4")
+    assert released == [True]
+    assert (outcome.status, len(data)) == ("finished", 2 * QUICK["bias_points"])
+    assert [fit["temperature_K"] for fit in analyses(outcome, "btk")] == pytest.approx([2.0, 4.0], abs=0.05)
