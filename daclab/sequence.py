@@ -157,7 +157,8 @@ def _resume(run_dir: Path, should_stop: Callable[[], bool], progress: ProgressCa
         simulation = {**simulation, "start_K": _last_temperature(run_dir, first) or simulation.get("start_K")}
     Journal(run_dir).append("sequence resume", step=first, done_segments=sorted(done))
     return _run_steps(spec, run_dir, simulation, first_step=first, done_segments=set(done),
-                      should_stop=should_stop, progress=progress, report=report, on_event=on_event)
+                      should_stop=should_stop, progress=progress, report=report, on_event=on_event,
+                      restored=state.segment_analysis.get(first, []))
 
 
 @dataclasses.dataclass
@@ -165,27 +166,44 @@ class JournalState:
     finished: bool
     finished_steps: set[int]
     done_segments: dict[int, dict[str, int]]  # step -> {segment key: file offset after it}
+    segment_analysis: dict[int, list[dict]]  # step -> analysis records of its done segments, in order
 
 
 def journal_state(journal: Journal) -> JournalState:
-    """What a run's journal says was finished (the last word on each step counts)."""
+    """What a run's journal says was finished (the last word on each step counts).
+
+    An analysis record belongs to the latest attempt at the segment it names: a discarded
+    attempt's records go with it, and a fit that finished after its segment still counts.
+    """
     finished, finished_steps, done = False, set(), {}
+    attempts: dict[int, dict[str, list[dict]]] = {}  # step -> segment key -> records of its latest attempt
     for event in journal.events():
         kind, step = event.get("event"), event.get("step")
         if kind == "sequence end":
             finished = event.get("status") == "finished"
         elif kind == "step end" and event.get("status") == "finished":
             finished_steps.add(step)
+        elif kind == "segment start":
+            attempts.setdefault(step, {}).pop(event["key"], None)  # re-inserted last: the order measured
+            attempts[step][event["key"]] = []
         elif kind == "segment done":
             done.setdefault(step, {})[event["key"]] = int(event["offset"])
         elif kind == "segment discard":
             done.get(step, {}).pop(event["key"], None)
-    return JournalState(finished, finished_steps, done)
+            attempts.get(step, {}).pop(event["key"], None)
+        elif kind == "analysis" and isinstance(event.get("record"), dict):
+            records = attempts.get(step, {}).get(event["record"].get("segment"))
+            if records is not None:
+                records.append(event["record"])
+    analysis = {step: [record for key, records in by_key.items() if key in done.get(step, {}) for record in records]
+                for step, by_key in attempts.items()}
+    return JournalState(finished, finished_steps, done, analysis)
 
 
 def _run_steps(spec: SequenceSpec, run_dir: Path, simulation: dict | None, first_step: int,
                done_segments: set[str], should_stop: Callable[[], bool], progress: ProgressCallback | None,
-               report: bool, lab: Lab | None = None, on_event: EventCallback | None = None) -> SequenceOutcome:
+               report: bool, lab: Lab | None = None, on_event: EventCallback | None = None,
+               restored: list[dict] = ()) -> SequenceOutcome:
     journal = Journal(run_dir)
     outcomes: list[runner.RunOutcome] = []
     status, error = "finished", None
@@ -199,6 +217,7 @@ def _run_steps(spec: SequenceSpec, run_dir: Path, simulation: dict | None, first
                 resuming = step.index == first_step and bool(done_segments)
                 if resuming:
                     procedure.done_segments = set(done_segments)
+                    procedure.restore(list(restored))
                 journal.append("step start", step=step.index, kind=step.kind, file=path.name, resumed=resuming)
                 if on_event is not None:
                     on_event(step, "step start", {"run_dir": run_dir, "data_path": path, "resumed": resuming})

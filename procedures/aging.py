@@ -104,14 +104,26 @@ class Aging(RTSweep):
 
     def _record_visit(self, visit: int) -> None:
         """The visit's Tc (mean of its legs) against its age; the aging fit from four visits on."""
-        legs = [record for record in self.analysis if record["kind"] == "tc" and record.get("visit") == visit]
-        tc = [record[f"{self.aging_criterion}_K"] for record in legs]
-        days = [record["days_since_synthesis"] for record in legs]
-        if not legs or any(math.isnan(value) for value in tc):
+        point = self._visit_point(visit, [record for record in self.analysis if record["kind"] == "tc"])
+        if point is None:
             log.warning("visit %d: no %s Tc; left out of the aging fit", visit, self.aging_criterion)
             return
-        self._tc_by_visit.append((float(np.mean(days)), float(np.mean(tc))))
+        self._tc_by_visit.append(point)
         self.analyse_in_background(functools.partial(self._fit_aging, list(self._tc_by_visit)))
+
+    def _visit_point(self, visit: int, tc_records: list[dict]) -> tuple[float, float] | None:
+        """(days since synthesis, Tc) of a visit: the means over its legs; None without a Tc."""
+        legs = [record for record in tc_records if record.get("visit") == visit]
+        tc = [record[f"{self.aging_criterion}_K"] for record in legs]
+        if not legs or any(math.isnan(value) for value in tc):
+            return None
+        return float(np.mean([record["days_since_synthesis"] for record in legs])), float(np.mean(tc))
+
+    def restore(self, records: list[dict]) -> None:
+        """Tc of the visits done before a resume, so that the aging fit goes on using them."""
+        tc_records = [record for record in records if record["kind"] == "tc"]
+        visits = sorted({record["visit"] for record in tc_records})
+        self._tc_by_visit = [point for visit in visits if (point := self._visit_point(visit, tc_records))]
 
     def _fit_aging(self, tc_by_visit: list[tuple[float, float]]) -> None:
         if len(tc_by_visit) < MIN_VISITS_FOR_FIT:

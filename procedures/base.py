@@ -19,7 +19,9 @@ ManagedWindow and its Results files work with it unchanged; daclab's own runner
   suspension (:mod:`daclab.suspenders`) retakes and what a resumed sequence skips when done
   (``done_segments``): a leg resumed half-way would carry a different thermal lag, and a
   spectrum or an I-V half taken at another moment is not one curve, so the unit of a retake is
-  the segment, never a lone point.
+  the segment, never a lone point. Every analysis record names the segment it belongs to
+  (``"segment"``), so that a resumed procedure gets back the records of the segments it skips
+  (:meth:`LabProcedure.restore`) and its fits go on using every field, temperature or spectrum.
 - **Fits off the acquisition path.** A fit of what is measured so far (Hc2(T) after a field,
   Jc(T) after a temperature, the BTK fit of a spectrum, the aging rate) runs on the procedure's
   analysis thread (:meth:`LabProcedure.analyse_in_background`), so the next reading never waits
@@ -33,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import threading
 from typing import Any, Callable, TypeVar
 
 from pymeasure.experiment import (BooleanParameter, FloatParameter, IntegerParameter, ListParameter,
@@ -106,6 +109,8 @@ class LabProcedure(Procedure):
         self.done_segments: set[str] = set()  # segments finished before (a resumed sequence sets it)
         self.suspenders: list[Suspender] = []  # set by the sequence engine
         self._in_segment = False
+        self._segment: str | None = None  # key of the segment running, for the analysis records
+        self._work_segment = threading.local()  # the same for the work on the analysis thread
         self._next_suspender_check = -math.inf
         self._analysis_thread: BackgroundFit | None = None
         self._analysis_requests = 0
@@ -268,7 +273,7 @@ class LabProcedure(Procedure):
             return None
         while True:
             self.emit("segment", {"key": key, "state": "start"})
-            self._in_segment, self._next_suspender_check = True, -math.inf
+            self._in_segment, self._segment, self._next_suspender_check = True, key, -math.inf
             try:
                 value = body()
             except Suspended as suspension:
@@ -283,7 +288,7 @@ class LabProcedure(Procedure):
                 self._wait_for_instrument(fault, lost)
                 continue
             finally:
-                self._in_segment = False
+                self._in_segment, self._segment = False, None
             self.emit("segment", {"key": key, "state": "done"})
             self.done_segments.add(key)
             return value
@@ -383,6 +388,9 @@ class LabProcedure(Procedure):
         """A result found while measuring (Tc of a curve, Ic at a temperature, a normalised
         spectrum): kept on the procedure and emitted as topic 'analysis'."""
         record = {"kind": kind, **values}
+        segment = getattr(self._work_segment, "key", self._segment)  # set only on the analysis thread
+        if segment is not None:
+            record["segment"] = segment
         self.analysis.append(record)
         self.emit("analysis", record)
         return record
@@ -393,9 +401,20 @@ class LabProcedure(Procedure):
         before it. Returns at once: the measurement goes on while it runs. Give ``work`` copies
         of the data it fits, since the measurement keeps appending to its own lists."""
         if self._analysis_thread is None:
-            self._analysis_thread = BackgroundFit(lambda job: job(), name=f"{type(self).__name__} analysis")
+            self._analysis_thread = BackgroundFit(self._run_work, name=f"{type(self).__name__} analysis")
         self._analysis_requests += 1  # a key of its own: every request is done, none replaced by a newer one
-        self._analysis_thread.submit(work, key=self._analysis_requests)
+        self._analysis_thread.submit((self._segment, work), key=self._analysis_requests)
+
+    def _run_work(self, request: tuple[str | None, Callable[[], None]]) -> None:
+        """On the analysis thread: the work's records belong to the segment that asked for it."""
+        self._work_segment.key, work = request
+        work()
+
+    def restore(self, records: list[dict[str, Any]]) -> None:
+        """Before a resume: the analysis records of the segments done before, in the order they
+        were measured (:func:`daclab.sequence.journal_state`). A procedure whose fits use earlier
+        segments (Tc(H) of the fields done, Jc of the temperatures done) takes their inputs
+        back from here; by default nothing is needed."""
 
     def _finish_analysis(self) -> None:
         """Let the fits asked for finish (shutdown, once the instruments are safe)."""

@@ -147,7 +147,6 @@ class CriticalCurrent(TemperaturePoints, LabProcedure):
         controller = self.role("temperature")
         source = self.role("pulse")
         sweeps_total = len(self._temperatures) * len(self._polarities())
-        self._fit_points = []
         self.report_progress(0.0)
         for index, setpoint in enumerate(self._temperatures):
             def measure_temperature(index=index, setpoint=setpoint) -> None:
@@ -226,6 +225,11 @@ class CriticalCurrent(TemperaturePoints, LabProcedure):
             self._fit_points.append((temperature, values["jc_A_cm2"]))
         self.emit_analysis("ic", **values)
         self.analyse_in_background(functools.partial(self._fit_jc, list(self._fit_points)))
+
+    def restore(self, records: list[dict]) -> None:
+        """Jc of the temperatures done before a resume, so that the Jc(T) fit goes on using them."""
+        self._fit_points = [(record["temperature_K"], record["jc_A_cm2"])
+                            for record in records if record["kind"] == "ic" and "jc_A_cm2" in record]
 
     def _fit_jc(self, fit_points: list[tuple[float, float]]) -> None:
         """Jc(T) by the chosen pinning law once three temperatures have a Jc; a failed fit is logged only."""

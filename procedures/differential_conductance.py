@@ -238,6 +238,12 @@ class DifferentialConductance(TemperaturePoints, LabProcedure):
         if self.fit_btk:
             self.analyse_in_background(functools.partial(self._fit, kelvin, spectrum))
 
+    def restore(self, records: list[dict]) -> None:
+        """The gaps of the spectra fitted before a resume, so that the BCS fit goes on using them.
+        (A spectrum whose fit had not ended when the run stopped has no gap here.)"""
+        self.gaps = [(record["temperature_K"], record["delta_meV"]["value"])
+                     for record in records if record["kind"] == "btk" and record["success"]]
+
     def _fit(self, kelvin: float, spectrum: conductance.Spectrum) -> None:
         """BTK fit of one spectrum, then BCS through the gaps so far (on the analysis thread,
         one spectrum after the other, so ``self.gaps`` grows in the order measured)."""

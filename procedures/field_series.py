@@ -20,16 +20,17 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from typing import Any
 
 import numpy as np
 from pymeasure.experiment import FloatParameter, ListParameter, Parameter
 
 from daclab.analysis.hc2_fit import fit_hc2
 from daclab.analysis.fitting import plain
-from daclab.analysis.transitions import CRITERIA, TransitionResult
+from daclab.analysis.transitions import CRITERIA
 from daclab.lab import LabConfig
 from daclab.limits import parse_numbers
-from daclab.procedures.rt_sweep import COOLING, WARMING, RTSweepBase, leg_plan
+from daclab.procedures.rt_sweep import COOLING, WARMING, RTSweepBase, leg_plan, transition_of
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class FieldSeries(RTSweepBase):
     def __init__(self, lab=None, **kwargs):
         super().__init__(lab=lab, **kwargs)
         self._fields: list[float] = []
-        self._tc_by_field: list[tuple[float, TransitionResult]] = []  # (field read during the leg, result)
+        self._tc_by_field: list[tuple[float, dict[str, float]]] = []  # (field read during the leg, Tc by criterion)
 
     def uses_magnet(self) -> bool:
         return True
@@ -77,7 +78,7 @@ class FieldSeries(RTSweepBase):
                 self.prepare_curve(tesla, start)
                 leg = self.sweep_leg(start, end, index / len(self._fields), 1.0 / len(self._fields))
                 result = self.analyse_leg(leg, curve=index + 1, field_set_T=tesla)
-                self._tc_by_field.append((leg.mean_field_T(), result))
+                self._tc_by_field.append((leg.mean_field_T(), result.criteria()))
                 self._emit_tc_of_field()
                 self.analyse_in_background(functools.partial(self._fit_hc2, list(self._tc_by_field)))
 
@@ -88,12 +89,17 @@ class FieldSeries(RTSweepBase):
     def _emit_tc_of_field(self) -> None:
         """Tc(H) so far, per criterion ("tc_of_field"), for plotting the phase line as it grows."""
         fields = [field for field, _ in self._tc_by_field]
-        tc = {name: [result.criteria()[name] for _, result in self._tc_by_field] for name in CRITERIA}
+        tc = {name: [criteria[name] for _, criteria in self._tc_by_field] for name in CRITERIA}
         self.emit_analysis("tc_of_field", field_T=fields, tc_K=tc)
 
-    def _fit_hc2(self, tc_by_field: list[tuple[float, TransitionResult]]) -> None:
+    def restore(self, records: list[dict[str, Any]]) -> None:
+        """Tc(H) of the fields done before a resume, so that the Hc2 fit goes on using them."""
+        self._tc_by_field = [(record["field_T"], transition_of(record).criteria())
+                             for record in records if record["kind"] == "tc"]
+
+    def _fit_hc2(self, tc_by_field: list[tuple[float, dict[str, float]]]) -> None:
         """Hc2(T) through the Tc(H) points so far of the chosen criterion, once there are three."""
-        points = [(result.criteria()[self.hc2_criterion], field) for field, result in tc_by_field]
+        points = [(criteria[self.hc2_criterion], field) for field, criteria in tc_by_field]
         points = [(kelvin, tesla) for kelvin, tesla in points if not (math.isnan(kelvin) or math.isnan(tesla))]
         if len(points) < MIN_FIELDS_FOR_FIT:
             return

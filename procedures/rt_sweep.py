@@ -161,6 +161,7 @@ class RTSweepBase(TemperatureHold, LabProcedure):
         self._meter = None
         self._magnet = None
         self._excitation_driven_A = math.nan
+        self._restored_tc: dict[str, dict[str, Any]] = {}  # segment key -> "tc" record, done before a resume
 
     # ---- checks ---------------------------------------------------------------------------
 
@@ -359,6 +360,11 @@ class RTSweepBase(TemperatureHold, LabProcedure):
                            days_since_synthesis=self._days_when_crossed(leg, result.midpoint_K), **context)
         return result
 
+    def restore(self, records: list[dict[str, Any]]) -> None:
+        """The transitions of the legs done before a resume: a cooling-warming pair whose first
+        leg was measured before it still gets its "tc_pair"."""
+        self._restored_tc = {record["segment"]: record for record in records if record["kind"] == "tc"}
+
     def _days_when_crossed(self, leg: Leg, temperature_K: float) -> float:
         """The sample's age when the leg passed ``temperature_K`` (the leg's middle when NaN):
         a decaying hydride's Tc belongs to the moment it was measured (paper 002)."""
@@ -405,8 +411,8 @@ class RTSweep(RTSweepBase):
         self.report_progress(1.0)
 
     def sweep(self, progress_from: float = 0.0, progress_share: float = 1.0, segmented: bool = True,
-              **context: Any) -> list[TransitionResult]:
-        """The legs of one sweep with their analysis; returns one result per leg measured now.
+              **context: Any) -> None:
+        """The legs of one sweep with their analysis.
 
         Each leg is a segment (``segmented``; a caller whose own segment holds the whole sweep
         passes False). The first leg starts with the approach (field, then start temperature);
@@ -415,7 +421,7 @@ class RTSweep(RTSweepBase):
         """
         legs = leg_plan(self.direction, self.upper_K, self.lower_K)
         field = self.field_T if self.uses_magnet() else None
-        measured: dict[int, tuple[Leg, TransitionResult]] = {}
+        measured: dict[int, tuple[float, TransitionResult]] = {}  # leg -> (mean field, transition)
         for index, (start, end) in enumerate(legs):
             def measure_leg(index=index, start=start, end=end) -> tuple[Leg, TransitionResult]:
                 if index == 0 or abs(self._controller.temperature() - start) > max(self.tolerance_K, self.point_every_K):
@@ -427,13 +433,25 @@ class RTSweep(RTSweepBase):
             key = f"{COOLING if end < start else WARMING} leg"
             done = self.run_segment(key, measure_leg) if segmented else measure_leg()
             if done is not None:
-                measured[index] = done
+                leg, result = done
+                measured[index] = (leg.mean_field_T(), result)
+            elif key in self._restored_tc:
+                measured[index] = (self._restored_tc[key]["field_T"], transition_of(self._restored_tc[key]))
         if self.direction == BOTH and len(measured) == 2:
-            (cooling, cooling_result), (warming, warming_result) = measured[0], measured[1]
-            field_T = float(np.mean([cooling.mean_field_T(), warming.mean_field_T()]))
+            (cooling_field, cooling_result), (warming_field, warming_result) = measured[0], measured[1]
+            field_T = float(np.mean([cooling_field, warming_field]))
             self.analyse_pair(cooling_result, warming_result, field_T=field_T, **context)
-        return [result for _, result in measured.values()]
+
+
+def transition_of(record: dict[str, Any]) -> TransitionResult:
+    """The transition a "tc" record (:meth:`RTSweepBase.analyse_leg`) was made from, as far as
+    the record carries it (criteria, width, steps, normal resistance, message)."""
+    return TransitionResult(
+        onset_K=record["onset_K"], midpoint_K=record["midpoint_K"], zero_K=record["zero_K"],
+        intersection_K=record["intersection_K"], width_K=record["width_K"],
+        normal_resistance_ohm=record["normal_resistance_ohm"], has_transition=record["has_transition"],
+        message=record["message"], steps=tuple(record["steps"]))
 
 
 __all__ = ["RTSweep", "RTSweepBase", "Leg", "leg_plan", "step_targets", "mean_and_standard_error",
-           "COLUMNS", "COOLING", "WARMING", "BOTH"]
+           "transition_of", "COLUMNS", "COOLING", "WARMING", "BOTH"]

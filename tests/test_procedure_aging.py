@@ -161,3 +161,29 @@ def test_days_parked_on_a_setpoint_are_stepped_long_yet_give_the_same_world(monk
     monkeypatch.setattr(thermal, "HELD_STEP_S", 10.0)
     assert park_then_ramp() == pytest.approx(long_steps, abs=1e-6)
     assert long_steps[0] == pytest.approx(250.0 - 2.0 * 20.0, abs=0.05)
+
+
+def test_a_resumed_schedule_fits_the_visits_done_before(lah10_lab, tmp_path):
+    """Stopped once three visits are done (too few for the fit), resumed for two more: the aging
+    fits after the resume use all the visits, the first three included."""
+    done = []
+
+    def on_event(topic, record):
+        if topic == "segment" and record["state"] == "done":
+            done.append(record["key"])
+
+    quick = dict(visits=5, point_every_K=4.0, readings_per_point=1)
+    first = runner.run(aging(lah10_lab, **quick), tmp_path / "aging.csv", on_event=on_event,
+                       should_stop=lambda: len(done) == 3)
+    assert first.status == "aborted" and done == ["visit 1", "visit 2", "visit 3"]
+    assert not [record for record in first.analysis if record["kind"] == "aging"]
+    resumed = aging(lah10_lab, **quick)
+    resumed.done_segments = set(done)
+    resumed.restore([record for record in first.analysis if record.get("segment") in done])
+    second = runner.run(resumed, tmp_path / "aging.csv", append=True)
+    assert second.status == "finished"
+    tc = [record for run in (first, second) for record in run.analysis if record["kind"] == "tc"]
+    assert [record["visit"] for record in tc] == [1, 2, 3, 4, 5]
+    fits = [record for record in second.analysis if record["kind"] == "aging"]
+    assert [len(fit["days"]) for fit in fits] == [4, 5]
+    assert fits[-1]["tc_K"] == pytest.approx([record["midpoint_K"] for record in tc])

@@ -275,3 +275,26 @@ def test_a_spectrum_is_measured_while_the_previous_one_is_fitted(lab, tmp_path, 
     assert released == [True]
     assert (outcome.status, len(data)) == ("finished", 2 * QUICK["bias_points"])
     assert [fit["temperature_K"] for fit in analyses(outcome, "btk")] == pytest.approx([2.0, 4.0], abs=0.05)
+
+
+def test_a_resumed_series_fits_the_bcs_gap_through_the_spectra_done_before(lab, tmp_path):
+    done = []
+
+    def on_event(topic, record):
+        if topic == "segment" and record["state"] == "done":
+            done.append(record["key"])
+
+    series = dict(method=STEPS, temperatures_K="2, 40, 70", thermalise_s=3000.0,
+                  series_resistance_ohm=lab.world.sample.spreading_resistance_ohm)
+    first, _, _ = run(lab, tmp_path / "series.csv", on_event=on_event, should_stop=lambda: len(done) == 2, **series)
+    assert first.status == "aborted" and done == ["2 K", "40 K"]
+    assert not analyses(first, "gap_fit")
+    resumed = DifferentialConductance(lab=lab, **{**QUICK, **series})
+    resumed.done_segments = set(done)
+    resumed.restore([record for record in first.analysis if record.get("segment") in done])
+    second = runner.run(resumed, tmp_path / "series.csv", append=True)
+    assert second.status == "finished"
+    btk = analyses(first, "btk") + analyses(second, "btk")
+    assert [round(fit["temperature_K"]) for fit in btk] == [2, 40, 70]
+    [bcs] = analyses(second, "gap_fit")
+    assert bcs["delta_meV"] == [fit["delta_meV"]["value"] for fit in btk]

@@ -147,3 +147,28 @@ def test_a_fault_during_the_second_curve_fails_the_run_safely(lace_lab, tmp_path
     assert np.isclose(data["Field (T)"].iloc[-1], 3.0, atol=1e-3)
     assert lace_lab.world.magnet.state == "paused" and lace_lab.world.magnet.field_T == pytest.approx(3.0)
     assert_safe(lace_lab, "bridge370")
+
+
+def test_a_resumed_series_fits_hc2_through_the_fields_done_before(lace_lab, tmp_path):
+    """The first run stops once two fields are done; the resumed one measures the third and its
+    Hc2 fit uses all three Tc(H) points, as the uninterrupted run's would."""
+    done = []
+
+    def on_event(topic, record):
+        if topic == "segment" and record["state"] == "done":
+            done.append(record["key"])
+
+    first = runner.run(series(lace_lab, fields_T="0, 3, 6"), tmp_path / "fs.csv", on_event=on_event,
+                       should_stop=lambda: len(done) == 2)
+    assert first.status == "aborted" and done == ["0 T", "3 T"]
+    assert not [record for record in first.analysis if record["kind"] == "hc2"]  # two points: no fit yet
+    resumed = series(lace_lab, fields_T="0, 3, 6")
+    resumed.done_segments = set(done)
+    resumed.restore([record for record in first.analysis if record.get("segment") in done])
+    second = runner.run(resumed, tmp_path / "fs.csv", append=True)
+    assert second.status == "finished"
+    tc = [record for run in (first, second) for record in run.analysis if record["kind"] == "tc"]
+    assert [record["segment"] for record in tc] == ["0 T", "3 T", "6 T"]
+    [hc2] = [record for record in second.analysis if record["kind"] == "hc2"]
+    assert hc2["temperature_K"] == pytest.approx([record["midpoint_K"] for record in tc])
+    assert hc2["field_T"] == pytest.approx([record["field_T"] for record in tc])

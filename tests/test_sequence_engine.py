@@ -111,8 +111,54 @@ def test_a_stopped_sequence_resumes_without_repeating_finished_steps(sequence_fi
     assert second.status == "finished" and len(second.steps) == 1
     assert {p.name: p.stat().st_size for p in step_files(first.run_dir)[:2]} == sizes  # untouched
     assert_one_copy_of_every_segment(first.run_dir)
+    # the Jc(T) fit after the resume uses the temperature done before the stop as well
+    step3 = [e["record"] for e in Journal(first.run_dir).events() if e["event"] == "analysis" and e["step"] == 3]
+    ic_temperatures = [record["temperature_K"] for record in step3 if record["kind"] == "ic"]
+    assert [round(t) for t in ic_temperatures] == [60, 64, 67]
+    [jc_fit] = [record for record in step3 if record["kind"] == "jc_fit"]
+    assert jc_fit["temperature_K"] == ic_temperatures
     again = resume(first.run_dir, report=False)  # nothing left to measure: nothing is
     assert again.status == "finished" and again.steps == []
+
+
+def test_a_cooling_warming_pair_cut_by_a_stop_is_paired_after_the_resume(sequence_file, tmp_path):
+    def stop_while_warming():
+        return any(e["event"] == "segment start" and e["key"] == "warming leg"
+                   for run_dir in tmp_path.glob("*/") for e in Journal(run_dir).events())
+
+    first = run_sequence(load_sequence(sequence_file), out=tmp_path, should_stop=stop_while_warming,
+                         simulation={"sample": "ceh9_cell1", "seed": 4}, report=False)
+    assert first.status == "aborted"
+    second = resume(first.run_dir, report=False, should_stop=lambda: len(step_files(first.run_dir)) > 1)
+    assert second.steps[0].status == "finished"
+    step1 = [e["record"] for e in Journal(first.run_dir).events() if e["event"] == "analysis" and e["step"] == 1]
+    cooling, warming = ([r for r in step1 if r["kind"] == "tc" and r["direction"] == direction]
+                        for direction in ("cooling", "warming"))
+    assert len(cooling) == len(warming) == 1  # the warming leg cut by the stop left no record
+    [pair] = [record for record in step1 if record["kind"] == "tc_pair"]
+    assert pair["lag_K"]["midpoint"] == pytest.approx(warming[0]["midpoint_K"] - cooling[0]["midpoint_K"])
+    assert pair["lag_K"]["midpoint"] > 0  # the cell lags the thermometer: warming reads it higher
+
+
+def test_the_journal_gives_back_the_records_of_the_segments_done(tmp_path):
+    journal = Journal(tmp_path)
+    for event, fields in [
+        ("segment start", {"key": "60 K"}), ("analysis", {"record": {"kind": "ic", "segment": "60 K"}}),
+        ("segment done", {"key": "60 K", "offset": 100}),
+        ("segment start", {"key": "64 K"}), ("analysis", {"record": {"kind": "ic", "segment": "64 K", "try": 1}}),
+        ("segment discard", {"key": "64 K"}),  # a suspension: this attempt's records go with it
+        ("segment start", {"key": "64 K"}),
+        ("analysis", {"record": {"kind": "fit", "segment": "60 K"}}),  # a fit ending after its segment
+        ("analysis", {"record": {"kind": "ic", "segment": "64 K", "try": 2}}),
+        ("segment done", {"key": "64 K", "offset": 200}),
+        ("segment start", {"key": "67 K"}), ("analysis", {"record": {"kind": "ic", "segment": "67 K"}}),
+        ("analysis", {"record": {"kind": "note"}}),  # outside any segment
+    ]:
+        journal.append(event, step=3, **fields)
+    state = journal_state(journal)
+    assert state.done_segments == {3: {"60 K": 100, "64 K": 200}}
+    assert state.segment_analysis[3] == [{"kind": "ic", "segment": "60 K"}, {"kind": "fit", "segment": "60 K"},
+                                         {"kind": "ic", "segment": "64 K", "try": 2}]
 
 
 def assert_one_copy_of_every_segment(run_dir, reference_dir=None):
