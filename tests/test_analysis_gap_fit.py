@@ -12,14 +12,20 @@ import numpy as np
 import pytest
 from scipy.integrate import quad
 
+from daclab.analysis import gap_fit
 from daclab.analysis.btk import btk_conductance
 from daclab.analysis.conductance import conductance_from_steps, process_spectrum
 from daclab.analysis.constants import KB_MEV_PER_K
 from daclab.analysis.fitting import AnalysisInputError
-from daclab.analysis.gap_fit import ASSUMED_NORMALISED, ASSUMED_RAW, analyse_spectrum, fit_btk, fit_gap
+from daclab.analysis.gap_fit import (
+    ASSUMED_NORMALISED,
+    ASSUMED_RAW,
+    analyse_spectrum,
+    fit_btk,
+    fit_gap,
+)
 from daclab.limits import LimitError
 from daclab.sim.sample import load_sample
-
 
 # ---- independent reference: the BTK integral point by point ---------------------------------
 
@@ -187,6 +193,49 @@ def test_delta_guess_is_used():
     normalised = sample.contact_conductance(bias, 10.0) * sample.contact_normal_ohm
     result = fit_btk(bias, normalised, 10.0, delta_guess_meV=15.0)
     assert result.delta_meV.value == pytest.approx(sample.gap(10.0), rel=0.01)
+
+
+class RecordingModel(gap_fit._CountingModel):
+    """The fit's model, remembering every parameter value it was called with."""
+
+    def __init__(self, temperature_K):
+        super().__init__(temperature_K)
+        self.values = {"delta": [], "z": [], "gamma": []}
+
+    def __call__(self, bias_mV, delta, z, gamma):
+        for name, value in zip(self.values, np.broadcast_arrays(delta, z, gamma)):
+            self.values[name].extend(np.atleast_1d(value))
+        return super().__call__(bias_mV, delta, z, gamma)
+
+
+@pytest.mark.parametrize("at_upper_bound", [False, True])
+def test_fit_jacobian_matches_central_differences_of_the_model(at_upper_bound):
+    # the fit's batched forward differences against central differences of btk_conductance
+    bias = np.linspace(-60.0, 60.0, 121)
+    point = {"delta": 21.0, "z": 0.5, "gamma": 1.5}
+    scale = 0.05  # raw conductance: G_N is a fitted parameter too
+    params = lmfit.Parameters()
+    for name, value in point.items():
+        params.add(name, value=value, min=0.0, max=value if at_upper_bound else 100.0)
+    params.add("scale", value=scale, min=0.0)
+    model = RecordingModel(10.0)
+    residual = gap_fit._Residual(model, bias, np.zeros_like(bias))
+    residual(params)
+    jacobian = residual.jacobian(params)
+
+    def curve(**shift):
+        shifted = {name: value + shift.get(name, 0.0) for name, value in point.items()}
+        return btk_conductance(bias, shifted["delta"], shifted["z"], shifted["gamma"], 10.0)
+
+    h = 1e-4
+    expected = np.column_stack([scale * (curve(**{name: h}) - curve(**{name: -h})) / (2 * h) for name in point]
+                               + [curve()])
+    # the fit differentiates on one energy grid; the reference moves the grid with Gamma, which
+    # the model's own ~1e-6 discretisation error turns into ~2e-4 of the Gamma column
+    assert np.allclose(jacobian, expected, rtol=0, atol=1e-3 * np.max(np.abs(expected), axis=0))
+    assert model.calls == 1 + 3  # the unshifted curve is the residual's; three shifted ones
+    # no curve beyond a bound: there the step goes down
+    assert all(max(model.values[name]) <= params[name].max for name in point)
 
 
 def test_fit_btk_refuses_bad_input():

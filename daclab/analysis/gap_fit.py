@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable
 
 import lmfit
 import numpy as np
 
 from ..limits import check_range
 from .bcs import bcs_gap, gap_ratio_2delta_over_ktc
-from .btk import btk_conductance, btk_two_gap
+from .btk import btk_conductance, btk_conductance_coarse, btk_two_gap
 from .conductance import Spectrum, process_spectrum
 from .fitting import AnalysisInputError, Estimate, as_array, estimates, paired
 
@@ -32,6 +31,8 @@ _MAX_TEMPERATURE_K = 400.0
 _NORMAL_LEVEL = (0.8, 1.25)  # a normalised curve's high-bias level lies in here
 _OUTER_FRACTION = 0.75  # |V| above this share of the window counts as high bias
 _Z_MAX = 20.0  # beyond this the contact is a tunnel junction; Z no longer changes the shape
+_START_Z = np.array([0.0, 0.4, 0.8, 1.5, 4.0])  # barriers of the starting-value grid
+_SHAPE_PARAMETERS = ("delta", "z", "gamma")  # the one-gap model's parameters, in its order
 
 @dataclasses.dataclass(frozen=True)
 class BtkFitResult:
@@ -105,7 +106,7 @@ def fit_btk(bias_mV, conductance, temperature_K: float, *, normalised: bool | No
     if delta_guess_meV is not None:
         delta_guess_meV = check_range("delta_guess_meV", delta_guess_meV, 1e-3, 2 * v_max, "meV")
 
-    counter = _CountingModel(btk_conductance, temperature)
+    counter = _CountingModel(temperature)
     start = _starting_values(counter, bias, data, level, is_normalised, delta_guess_meV)
     params = lmfit.Parameters()
     params.add("delta", value=start["delta"], min=1e-3, max=2 * v_max)
@@ -113,11 +114,9 @@ def fit_btk(bias_mV, conductance, temperature_K: float, *, normalised: bool | No
     params.add("gamma", value=start["gamma"], min=1e-3, max=v_max)
     params.add("scale", value=1.0 if is_normalised else start["scale"], min=0.0, vary=not is_normalised)
 
-    def residual(p):
-        values = p.valuesdict()
-        return values["scale"] * _shape(counter, bias, values) - data
-
-    result = lmfit.minimize(residual, params, method="least_squares")  # one gap, also to start two
+    residual = _Residual(counter, bias, data)
+    # one gap (with the batched Jacobian), also to start two
+    result = lmfit.minimize(residual, params, method="least_squares", jac=residual.jacobian)
     if two_gap:
         result = _best_two_gap(residual, result.params)
     names = ["delta", "z", "gamma", "scale"] + (["delta2", "weight"] if two_gap else [])
@@ -171,22 +170,73 @@ def analyse_spectrum(bias_V, didv_S, temperature_K: float, gap_window_V: float, 
 
 
 class _CountingModel:
-    """The one-gap model at the fixed temperature, counting how often a curve is computed."""
+    """The one-gap model at the fixed temperature, counting the curves it computes (a call
+    with arrays of parameters computes one curve per entry). ``coarse`` is
+    btk_conductance_coarse, for ranking starting values."""
 
-    def __init__(self, model: Callable[..., np.ndarray], temperature_K: float) -> None:
-        self.model, self.temperature_K, self.calls = model, temperature_K, 0
+    def __init__(self, temperature_K: float) -> None:
+        self.temperature_K, self.calls = temperature_K, 0
 
     def __call__(self, bias_mV, delta, z, gamma) -> np.ndarray:
-        self.calls += 1
-        return np.asarray(self.model(bias_mV, delta, z, gamma, self.temperature_K), dtype=float)
+        self.calls += np.broadcast(delta, z, gamma).size
+        return np.asarray(btk_conductance(bias_mV, delta, z, gamma, self.temperature_K), dtype=float)
+
+    def coarse(self, bias_mV, delta, z, gamma) -> np.ndarray:
+        self.calls += np.broadcast(delta, z, gamma).size
+        return np.asarray(btk_conductance_coarse(bias_mV, delta, z, gamma, self.temperature_K), dtype=float)
+
+
+class _Residual:
+    """scale * G(V) - data for lmfit.minimize, and the Jacobian of the one-gap fit.
+
+    The Jacobian is the forward difference of least_squares' default '2-point' scheme (step
+    sqrt(eps) max(1, |x|), reversed where it would cross the upper bound), but the three
+    shifted curves come from one btk_conductance call on one energy grid, and the unshifted
+    one is the curve the residual has just computed at the same point (least_squares asks
+    for the Jacobian where it last evaluated the residual). d/d scale is the curve itself.
+    """
+
+    def __init__(self, model: _CountingModel, bias, data) -> None:
+        self.model, self.bias, self.data = model, bias, data
+        self._last: tuple[tuple[float, ...], np.ndarray] | None = None  # one-gap point, its curve
+
+    def __call__(self, params: lmfit.Parameters) -> np.ndarray:
+        values = params.valuesdict()
+        shape = _shape(self.model, self.bias, values)
+        if "delta2" not in values:
+            self._last = (tuple(values[name] for name in _SHAPE_PARAMETERS), shape)
+        return values["scale"] * shape - self.data
+
+    def jacobian(self, params: lmfit.Parameters) -> np.ndarray:
+        values = params.valuesdict()
+        point = tuple(values[name] for name in _SHAPE_PARAMETERS)
+        if self._last is None or self._last[0] != point:
+            self._last = (point, self.model(self.bias, *point))
+        curve = self._last[1]
+        steps = np.array([_forward_step(params[name]) for name in _SHAPE_PARAMETERS])
+        # row i of the shifted points moves parameter i by its step
+        shifted = self.model(self.bias, *(np.array(point) + np.diag(steps)).T)
+        columns = {name: values["scale"] * (row - curve) / step
+                   for name, row, step in zip(_SHAPE_PARAMETERS, shifted, steps)}
+        columns["scale"] = curve
+        return np.column_stack([columns[name] for name, parameter in params.items() if parameter.vary])
+
+
+def _forward_step(parameter: lmfit.Parameter) -> float:
+    """least_squares' '2-point' step for one parameter, as the exactly representable difference."""
+    x = parameter.value
+    step = math.sqrt(np.finfo(float).eps) * max(1.0, abs(x)) * (1.0 if x >= 0 else -1.0)
+    if not parameter.min <= x + step <= parameter.max:
+        step = -step
+    return (x + step) - x
 
 
 def _shape(model: _CountingModel, bias, values: dict) -> np.ndarray:
     """G/G_N; with a delta2 the weighted sum of two one-gap curves (btk_two_gap's definition)."""
-    first = model(bias, values["delta"], values["z"], values["gamma"])
     if "delta2" not in values:
-        return first
-    second = model(bias, values["delta2"], values["z"], values["gamma"])
+        return model(bias, values["delta"], values["z"], values["gamma"])
+    # both gaps in one call, on the energy grid btk_two_gap would use
+    first, second = model(bias, np.array([values["delta"], values["delta2"]]), values["z"], values["gamma"])
     return values["weight"] * first + (1.0 - values["weight"]) * second
 
 
@@ -244,18 +294,25 @@ def _gap_candidates(bias, data) -> list[float]:
 
 
 def _starting_values(model: _CountingModel, bias, data, level, is_normalised, delta_guess) -> dict:
-    """Coarse grid around the read-off gap; G_N solved linearly at every node for raw data."""
+    """Coarse grid around the read-off gap; G_N solved linearly at every node for raw data.
+
+    The nodes are ranked with btk_conductance_coarse: its ~1e-4 error is far below the cost
+    differences between nodes, and the fit itself uses the full model from the best one.
+    """
     centres = [delta_guess] if delta_guess is not None else _gap_candidates(bias, data)
     deltas = sorted({c * f for c in centres for f in (0.6, 0.75, 0.9, 1.0, 1.1, 1.25)})
     best = (math.inf, {})
     for delta in deltas:
         for gamma in (0.02 * delta, 0.15 * delta):
-            for z in (0.0, 0.4, 0.8, 1.5, 4.0):
-                shape = model(bias, delta, z, gamma)
-                scale = 1.0 if is_normalised else float(shape @ data / (shape @ shape))
-                cost = float(np.sum((scale * shape - data) ** 2))
-                if cost < best[0]:
-                    best = (cost, dict(delta=delta, z=z, gamma=gamma, scale=scale if scale > 0 else level))
+            # all barriers of a (Delta, Gamma) node in one call: they share the energy grid
+            shapes = model.coarse(bias, delta, _START_Z, gamma)
+            scales = np.ones(len(_START_Z)) if is_normalised else shapes @ data / np.sum(shapes * shapes, axis=1)
+            costs = np.sum((scales[:, None] * shapes - data) ** 2, axis=1)
+            node = int(np.argmin(costs))  # the first of equal costs, as in a loop over Z
+            if costs[node] < best[0]:
+                scale = float(scales[node])
+                best = (float(costs[node]), {"delta": delta, "z": float(_START_Z[node]), "gamma": gamma,
+                                             "scale": scale if scale > 0 else level})
     return best[1]
 
 
