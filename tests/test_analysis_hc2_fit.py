@@ -8,10 +8,18 @@ import math
 import numpy as np
 import pytest
 from scipy.optimize import brentq
-from scipy.special import digamma
+from scipy.special import digamma, polygamma
 from test_physics_whh import matsubara_sum_residual
 
-from daclab.analysis.hc2_fit import anisotropy, best_scale_over_tc, fit_hc2
+from daclab.analysis.hc2_fit import (
+    ReducedCurve,
+    anisotropy,
+    best_scale_over_tc,
+    fit_hc2,
+    least_squares_fixed_curve,
+    starting_values,
+    whh_curve,
+)
 from daclab.analysis.whh import whh_reduced_field
 from daclab.sim.sample import load_sample
 
@@ -235,3 +243,84 @@ def test_bad_input_names_the_argument(kwargs, name):
     arguments = dict(temperature_K=[170.0, 171.0, 172.0], field_T=[4.0, 2.0, 0.0]) | kwargs
     with pytest.raises(ValueError, match=name):
         fit_hc2(**arguments)
+
+
+def simple_whh_slope(t):
+    """d hbar/dt of the spin-free curve by the implicit-function theorem on
+    F = psi(1/2 + hbar/(2t)) - psi(1/2) + ln t: dhbar/dt = -F_t / F_hbar."""
+    hbar = spin_whh_hbar(t)
+    trigamma = float(polygamma(1, 0.5 + hbar / (2 * t)))
+    return -(1.0 / t - trigamma * hbar / (2 * t * t)) / (trigamma / (2 * t))
+
+
+def test_tabulated_whh_curve_against_the_direct_solution():
+    t = np.concatenate([np.linspace(0.0, 1.0, 1001), np.linspace(0.999, 1.0, 101)[:-1], 1 - np.geomspace(1e-6, 1e-3, 7)])
+    value = whh_curve()(t)[0]
+    direct = whh_reduced_field(t) / whh_reduced_field(0.0)
+    assert np.allclose(value, direct, rtol=1e-9, atol=1e-13)
+    assert np.all(np.abs(value[t < 1] / direct[t < 1] - 1) < 1e-9)
+    # the slope, the fit's Jacobian, against scipy's digamma on its own
+    points = np.array([0.05, 0.3, 0.6, 0.9, 0.97, 0.999])
+    expected = np.array([simple_whh_slope(p) for p in points]) / HBAR0
+    assert np.allclose(whh_curve()(points)[1], expected, rtol=1e-8, atol=1e-9)
+    # above Tc the straight continuation with the slope at Tc, -(4/pi^2)/hbar(0) (WHH 1966)
+    above = np.array([1.0, 1.0 + 1e-9, 1.01, 1.5, 4.0, 1e3, 1e9])
+    value, slope = whh_curve()(above)
+    slope_at_tc = -4 / math.pi**2 / HBAR0
+    assert np.allclose(value, slope_at_tc * (above - 1.0), rtol=1e-12, atol=1e-15)
+    assert np.allclose(slope, slope_at_tc, rtol=1e-12)
+    assert whh_curve().slope_at_tc == pytest.approx(slope_at_tc, rel=1e-12)
+
+
+def test_tabulated_curve_with_spin_terms_against_brentq():
+    alpha, lambda_so = 1.5, 0.8
+    t = np.array([0.0, 0.1, 0.5, 0.8, 0.95, 0.99, 0.999])
+    expected = np.array([spin_whh_hbar(max(p, 1e-7), alpha, lambda_so) for p in t])
+    value, _ = whh_curve(alpha, lambda_so)(t)
+    assert np.allclose(value, expected / expected[0], rtol=1e-9)
+    grid = np.linspace(0.0, 1.0, 501)
+    direct = whh_reduced_field(grid, alpha, lambda_so)
+    assert np.allclose(whh_curve(alpha, lambda_so)(grid)[0], direct / direct[0], rtol=1e-9, atol=1e-13)
+
+
+def brentq_curve():
+    """The spin-free WHH curve solved point by point here (scipy brentq, implicit slope)."""
+
+    def inside(t):
+        points = np.maximum(np.asarray(t, float), 1e-4)
+        value = np.array([spin_whh_hbar(p) if p < 1 else 0.0 for p in points])
+        slope = np.array([simple_whh_slope(p) if p < 1 else -4 / math.pi**2 for p in points])
+        return value / HBAR0, slope / HBAR0
+
+    return ReducedCurve(inside, -4 / math.pi**2 / HBAR0)
+
+
+def gauss_newton(curve, temperature, field, hc2_0, tc):
+    """Jacobian, residuals and the relative Gauss-Newton step of Hc2(0) h(T/Tc) at (Hc2(0), Tc)."""
+    t = temperature / tc
+    value, slope = curve(t)
+    jacobian = np.column_stack([value, -hc2_0 * slope * t / tc])
+    residuals = field - hc2_0 * value
+    step = np.linalg.lstsq(jacobian, residuals, rcond=None)[0]
+    return jacobian, residuals, step / [hc2_0, tc]
+
+
+@pytest.mark.parametrize("tc, hc2_0", [(176.0, 216.0), (240.0, 30.0), (100.0, 150.0)])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_fit_ends_at_the_least_squares_minimum(tc, hc2_0, seed):
+    # On the top few per cent of the curve Hc2(0) and Tc trade off along a valley in which the
+    # sum of squares is flat to its rounding well before the parameters stop moving; the end
+    # point must still be where the gradient vanishes: a Gauss-Newton step from there, with the
+    # curve solved here point by point, is nil to rounding.
+    temperature, field = hydride_data(tc, hc2_0, noise_K=0.05, seed=seed)
+    curve = brentq_curve()
+    by_brentq = least_squares_fixed_curve(temperature, field, curve, starting_values(temperature, field, curve))
+    result = fit_hc2(temperature, field)
+    for end in ((by_brentq.hc2_0_T, by_brentq.tc_K), (result.hc2_0_T.value, result.tc_K.value)):
+        _, _, step = gauss_newton(curve, temperature, field, *end)
+        assert np.all(np.abs(step) < 1e-10)
+    # standard errors: (J^T J)^-1 scaled by sum(r^2)/(n - 2) at the end point
+    jacobian, residuals, _ = gauss_newton(curve, temperature, field, result.hc2_0_T.value, result.tc_K.value)
+    covariance = np.linalg.inv(jacobian.T @ jacobian) * (residuals @ residuals) / (temperature.size - 2)
+    assert result.hc2_0_T.stderr == pytest.approx(math.sqrt(covariance[0, 0]), rel=1e-8)
+    assert result.tc_K.stderr == pytest.approx(math.sqrt(covariance[1, 1]), rel=1e-8)

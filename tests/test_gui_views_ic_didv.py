@@ -171,17 +171,18 @@ def test_without_a_cross_section_the_view_fits_ic_in_ma(qtbot, ic_run):
 def test_live_the_procedure_records_close_each_temperature_and_the_fit_matches_the_procedure(qtbot, ic_run):
     view = make_view(qtbot, "critical_current", ic_run, IC_STEP)
     events = ic_run["events"]
-    first_fit = next(i for i, (topic, record) in enumerate(events)
-                     if topic == "analysis" and record["kind"] == "jc_fit")
-    for topic, record in events[:first_fit]:
+    # the procedure fits on its analysis thread: its first Jc(T) fit (of three temperatures) may
+    # arrive after later points, so the view gets the events up to the third "ic" record
+    third_ic = [i for i, (topic, record) in enumerate(events) if topic == "analysis" and record["kind"] == "ic"][2]
+    for topic, record in events[:third_ic + 1]:
         if topic == "results":
             view.add_rows([record])
-        elif topic == "analysis":
+        elif topic == "analysis" and record["kind"] != "jc_fit":
             view.add_analysis(record)
     # no end_step: the third "ic" record alone has put the third temperature into the fit
     assert view.wait_for_fits(10.0)
     view.refresh()
-    expected = events[first_fit][1]
+    expected = next(record for topic, record in events if topic == "analysis" and record["kind"] == "jc_fit")
     overlays = view.overlays()
     assert overlays["fit_points"] == pytest.approx(expected["temperature_K"])
     assert overlays["jc0_A_cm2"] == pytest.approx(expected["jc0_A_cm2"]["value"], rel=1e-6)

@@ -57,7 +57,10 @@ NEAR_TC_FIELD_FRACTION = 0.1
 the WHH curve is straight to within a few per cent."""
 
 _SPLINE_KNOTS = 4097  # cubic spline of hbar(t): agrees with the direct solution to ~1e-14
+_TABLE_CELLS = 2**16  # cells of the interpolation tables on [0, 1]
+_TABLE_FAR_T = 1e12  # last table point: the linear continuation reaches out to here
 _HBAR_SLOPE_AT_TC = 4.0 / math.pi**2  # |d hbar / dt| at t = 1 by the definition of hbar, for any alpha
+_EPS = float(np.finfo(float).eps)
 
 
 class ReducedCurve:
@@ -80,39 +83,62 @@ class ReducedCurve:
         return value, slope
 
 
-def whh_curve(alpha: float = 0.0, lambda_so: float = 0.0) -> ReducedCurve:
-    """The WHH curve hbar(t)/hbar(0) as a cubic spline through whh_reduced_field (built once).
+class TabulatedCurve(ReducedCurve):
+    """A ReducedCurve read from tables by linear interpolation (np.interp) plus a curvature term.
 
-    A fit evaluates the curve a few dozen times at a handful of temperatures; the spline
-    costs microseconds where solving the WHH equation at each point costs near a millisecond.
-    """
-    return _whh_spline(float(alpha), float(lambda_so))
-
-
-@functools.lru_cache(maxsize=16)
-def _whh_spline(alpha: float, lambda_so: float) -> ReducedCurve:
-    t = np.linspace(0.0, 1.0, _SPLINE_KNOTS)
-    hbar = whh_reduced_field(t, alpha, lambda_so)
-    return ReducedCurve(_UniformCubic(CubicSpline(t, hbar / hbar[0]).c), -_HBAR_SLOPE_AT_TC / hbar[0])
-
-
-class _UniformCubic:
-    """Value and slope of a cubic spline on the uniform knots of [0, 1], from its coefficients.
-
-    On a uniform grid the cell is floor(t / step): no search, and value and slope share one
-    pass, which makes it several times quicker than two CubicSpline calls on a few points.
+    Between grid points a < t < b, h(t) = L(t) - h''/2 (t - a)(b - t) + O(h''' dt^3), with L the
+    straight line through the ends. (t - a)(b - t) is by how much the linear interpolation of
+    t^2 overshoots t^2, so it comes from np.interp as well: two complex interpolations, of
+    h + i dh/dt and of t_k^2 + i h''/2, give the value to ~1e-14 and the slope to ~1e-9 with no
+    cell search in Python. (Near Tc that overshoot is the difference of two numbers near 1 and
+    keeps only its absolute precision, ~1e-17 of Hc2(0), which is what a fit in field sees.)
+    Grid points t_k = 1 - (1 - u_k)^2 on a uniform u crowd towards Tc, where h goes to zero. A
+    last point far above t = 1 carries the straight continuation, with h'' = 0, which
+    interpolation reproduces exactly: no branch at Tc.
     """
 
-    def __init__(self, coefficients: np.ndarray):
-        self._c = coefficients  # shape (4, cells): c0 dx^3 + c1 dx^2 + c2 dx + c3
-        self._cells = coefficients.shape[1]
+    def __init__(self, grid: np.ndarray, line: np.ndarray, bend: np.ndarray, slope_at_tc: float):
+        self.slope_at_tc = float(slope_at_tc)  # the tables take the place of ``inside``
+        self._grid, self._line, self._bend = grid, line, bend
 
-    def __call__(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        scaled = t * self._cells
-        cell = np.minimum(scaled.astype(int), self._cells - 1)
-        dx = (scaled - cell) / self._cells
-        c0, c1, c2, c3 = self._c[:, cell]
-        return ((c0 * dx + c1) * dx + c2) * dx + c3, (3 * c0 * dx + 2 * c1) * dx + c2
+    def __call__(self, t) -> tuple[np.ndarray, np.ndarray]:
+        line = np.interp(t, self._grid, self._line)
+        bend = np.interp(t, self._grid, self._bend)
+        return line.real - bend.imag * (bend.real - t * t), line.imag
+
+
+def whh_curve(alpha: float = 0.0, lambda_so: float = 0.0) -> TabulatedCurve:
+    """The WHH curve hbar(t)/hbar(0), tabulated from a cubic spline through whh_reduced_field
+    (built once per (alpha, lambda_so), in ~20 ms; 2 MB).
+
+    A fit evaluates the curve a few times at a handful of temperatures: the table answers for
+    ten in ~5 us, where solving the WHH equation at each (brentq) takes ~0.15 ms.
+    """
+    return _whh_table(float(alpha), float(lambda_so))
+
+
+@functools.lru_cache(maxsize=1)
+def _table_grid() -> np.ndarray:
+    u = np.linspace(0.0, 1.0, _TABLE_CELLS + 1)
+    # left writeable: np.interp copies a read-only array at every call
+    return np.append(1.0 - (1.0 - u) ** 2, _TABLE_FAR_T)
+
+
+@functools.lru_cache(maxsize=8)
+def _whh_table(alpha: float, lambda_so: float) -> TabulatedCurve:
+    knots = np.linspace(0.0, 1.0, _SPLINE_KNOTS)
+    hbar = whh_reduced_field(knots, alpha, lambda_so)
+    spline = CubicSpline(knots, hbar / hbar[0])
+    grid = _table_grid()
+    slope_at_tc = -_HBAR_SLOPE_AT_TC / hbar[0]
+    inside = grid[:-1]
+    value = np.append(spline(inside), slope_at_tc * (_TABLE_FAR_T - 1.0))
+    slope = np.append(spline(inside, 1), slope_at_tc)
+    half_curvature = np.append(0.5 * spline(inside, 2), 0.0)
+    # t = 1 exactly, where the continuation starts; (t - a)(b - t) is zero there, and in the
+    # last cell below, 1e-10 wide, the curvature term is below 1e-20 without h''(1)
+    value[-2], slope[-2], half_curvature[-2] = 0.0, slope_at_tc, 0.0
+    return TabulatedCurve(grid, value + 1j * slope, grid * grid + 1j * half_curvature, slope_at_tc)
 
 
 def _gl_inside(t):
@@ -201,12 +227,13 @@ def fit_hc2(temperature_K, field_T, model: str = "whh", alpha: float | None = No
     n_free = 2 + (alpha is None) + (lambda_so is None) if model == "whh_spin" else 2
     temperature, field = paired("temperature_K", temperature_K, "field_T", field_T, minimum=n_free + 1,
                                 x_unit="K", y_unit="T")
-    if np.any(temperature <= 0):
-        raise AnalysisInputError(f"temperature_K = {temperature.min():g} K; transition temperatures must be > 0 K")
+    coldest = temperature.min()
+    if coldest <= 0:
+        raise AnalysisInputError(f"temperature_K = {coldest:g} K; transition temperatures must be > 0 K")
     field = np.abs(field)
-    if np.ptp(temperature) == 0.0:
+    if temperature.max() == coldest:
         raise AnalysisInputError("temperature_K: all points at one temperature; Hc2(T) needs a spread of Tc(H)")
-    if not np.any(field > 0):
+    if not field.max() > 0:
         raise AnalysisInputError("field_T: every point is at zero field; Hc2(T) needs points in field")
 
     if model == "gl":
@@ -230,27 +257,39 @@ def anisotropy(result_a: Hc2FitResult, result_b: Hc2FitResult) -> Estimate:
 # ---- starting values and the near-Tc slope ----------------------------------------------------
 
 
-def _line(temperature: np.ndarray, field: np.ndarray) -> tuple[float, float, np.ndarray]:
-    """Least-squares H = a + b T: (a, b, covariance scaled by the residual scatter, NaN if n < 3).
-
-    Centred sums: b = S_TH / S_TT; var b = s^2 / S_TT, var a = s^2 (1/n + mean(T)^2 / S_TT),
-    cov(a, b) = -mean(T) s^2 / S_TT, s^2 = sum(r^2)/(n - 2).
-    """
-    n, mean_t = temperature.size, temperature.mean()
+def _line(temperature: np.ndarray, field: np.ndarray) -> tuple[float, float, float, float] | None:
+    """Least-squares H = a + b T from centred sums: (a, b, mean(T), S_TT), b = S_TH / S_TT;
+    None when every point is at one temperature (S_TT = 0)."""
+    n = temperature.size
+    mean_t = float(temperature.sum()) / n
     dt = temperature - mean_t
-    s_tt = dt @ dt
-    b = dt @ field / s_tt
-    a = field.mean() - b * mean_t
+    s_tt = float(dt.dot(dt))
+    if not s_tt > 0:
+        return None
+    b = float(dt.dot(field)) / s_tt
+    return float(field.sum()) / n - b * mean_t, b, mean_t, s_tt
+
+
+def _line_errors(temperature: np.ndarray, field: np.ndarray, line: tuple[float, float, float, float]
+                 ) -> tuple[float, float]:
+    """Standard errors (sigma_a, sigma_b) of a line from _line, scaled by the residual scatter:
+    var b = s^2 / S_TT, var a = s^2 (1/n + mean(T)^2 / S_TT), s^2 = sum(r^2)/(n - 2), NaN if n < 3.
+    """
+    a, b, mean_t, s_tt = line
+    n = temperature.size
     residuals = field - a - b * temperature
-    scatter = residuals @ residuals / (n - 2) if n > 2 else math.nan
-    cov = scatter / s_tt * np.array([[s_tt / n + mean_t**2, -mean_t], [-mean_t, 1.0]])
-    return float(a), float(b), cov
+    scatter = float(residuals.dot(residuals)) / (n - 2) if n > 2 else math.nan
+    return math.sqrt(scatter * (1.0 / n + mean_t**2 / s_tt)), math.sqrt(scatter / s_tt)
 
 
-def _lowest_fields(field: np.ndarray, limit_T: float) -> np.ndarray:
-    """Indices of the points with H <= limit_T, or of the three lowest fields if fewer qualify."""
-    chosen = np.flatnonzero(field <= limit_T)
-    return chosen if chosen.size >= 3 else np.argsort(field, kind="stable")[:3]
+def _lowest_fields(field: np.ndarray, limit_T: float) -> np.ndarray | slice:
+    """Index (mask, indices or slice) of the points with H <= limit_T, or of the three lowest
+    fields if fewer qualify."""
+    chosen = field <= limit_T
+    count = np.count_nonzero(chosen)
+    if count == field.size:
+        return slice(None)  # no copy: near Tc on a hydride every point qualifies
+    return chosen if count >= 3 else np.argsort(field, kind="stable")[:3]
 
 
 def _slope_estimate(temperature, field, hc2_0_T: float) -> tuple[Estimate, Estimate]:
@@ -260,19 +299,25 @@ def _slope_estimate(temperature, field, hc2_0_T: float) -> tuple[Estimate, Estim
     0.693 sigma_a.
     """
     near = _lowest_fields(field, NEAR_TC_FIELD_FRACTION * hc2_0_T)
-    if np.ptp(temperature[near]) == 0.0:
+    temperature, field = temperature[near], field[near]
+    line = _line(temperature, field)
+    if line is None:
         return Estimate(math.nan), Estimate(math.nan)
-    a, b, cov = _line(temperature[near], field[near])
+    a, b = line[:2]
+    sigma_a, sigma_b = _line_errors(temperature, field, line)
     hc2 = float(whh_hc2_zero_from_slope(-a / b, b)) if b < 0 else math.nan
-    return Estimate(b, math.sqrt(cov[1, 1])), Estimate(hc2, float(whh_hc2_zero_from_slope(1.0, math.sqrt(cov[0, 0]))))
+    return Estimate(b, sigma_b), Estimate(hc2, float(whh_hc2_zero_from_slope(1.0, sigma_a)))
 
 
 def starting_values(temperature, field, curve: ReducedCurve) -> tuple[float, float]:
     """(Hc2(0), Tc) from the line through the lower half of the fields: Tc where it reaches H = 0,
     Hc2(0) = Tc |slope| / |h'(1)|; a scan of Tc when that line does not fall with T."""
-    lower = _lowest_fields(field, float(np.median(field)))
-    if np.ptp(temperature[lower]) > 0:
-        a, b, _ = _line(temperature[lower], field[lower])
+    ordered = np.sort(field)
+    median = 0.5 * float(ordered[(ordered.size - 1) // 2] + ordered[ordered.size // 2])
+    lower = _lowest_fields(field, median)
+    line = _line(temperature[lower], field[lower])
+    if line is not None:
+        a, b = line[:2]
         if b < 0 and a > 0:
             return a / -curve.slope_at_tc, -a / b
     return _scan_tc(temperature, field, curve)
@@ -319,7 +364,7 @@ def _covariance(jacobian: np.ndarray, residuals: np.ndarray) -> np.ndarray:
 
 def _stderrs(covariance: np.ndarray) -> list[float]:
     """Square roots of the diagonal; NaN where rounding left a variance negative or none exists."""
-    return [math.sqrt(v) if v >= 0 else math.nan for v in np.diag(covariance)]
+    return [math.sqrt(v) if v >= 0 else math.nan for v in covariance.diagonal().tolist()]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -338,49 +383,88 @@ def least_squares_fixed_curve(temperature, field, curve: ReducedCurve, start: tu
                               max_iterations: int = 200) -> CurveFit:
     """Levenberg-Marquardt on (Hc2(0), Tc) with the analytic Jacobian of Hc2(0) h(T/Tc).
 
+    J = [h(t), -Hc2(0) t h'(t) / Tc] at t = T/Tc. The model is linear in Hc2(0), so the search
+    first sets Hc2(0) to its exact best value for the starting Tc, sum(H h) / sum(h^2), which
+    removes most of the distance to the minimum along the valley where Hc2(0) and Tc trade off.
     Marquardt's damping scaled by the diagonal of J^T J; a trial step that makes Hc2(0) or Tc
-    non-positive counts as a failed step. With two parameters and a model that costs
-    microseconds, this loop takes a fraction of the time of a general least-squares driver.
-    Converged when a step changes the parameters by less than 1e-12 relative, or when no step
-    lowers the sum of squares any more (the minimum to rounding).
+    non-positive counts as a failed step. The 2 x 2 normal equations are formed from five dot
+    products and solved in Python floats: on a few dozen points a numpy call costs more than
+    its arithmetic, so an iteration is one curve evaluation and a handful of calls.
+    Converged when the next step would change the parameters by less than 1e-12 relative (it is
+    not taken: the result is the last point evaluated, with its own residuals and covariance),
+    or when no step lowers the sum of squares any more (the minimum to rounding).
+
+    Along the Hc2(0)-Tc valley the sum of squares changes less than its own rounding (each
+    residual carries ~eps (|H| + Hc2(0) |t h'|) from t = T/Tc alone) long before the parameters
+    stop moving, so the last steps cannot be checked against it. A step whose predicted decrease
+    is below that rounding is taken when the sum does not rise beyond it either: the end point
+    is where the gradient J^T r vanishes, not wherever the comparisons lost their resolution.
     """
-
-    def evaluate(x):
-        t = temperature / x[1]
-        shape, slope = curve(t)
-        return field - x[0] * shape, np.column_stack([shape, -x[0] * slope * t / x[1]])
-
-    x = np.array(start, dtype=float)
-    residuals, jacobian = evaluate(x)
-    cost, damping = residuals @ residuals, 1e-3
+    hc2, tc = float(start[0]), float(start[1])
+    t = temperature / tc
+    shape, slope = curve(t)
+    norm, overlap = float(shape.dot(shape)), float(shape.dot(field))
+    if norm > 0 and overlap > 0:
+        hc2 = overlap / norm
+    residuals = field - hc2 * shape
+    cost = float(residuals.dot(residuals))
+    normal = _normal_equations(hc2, tc, t, shape, slope, residuals)
+    field_norm = math.sqrt(float(field.dot(field)))
+    damping = 1e-6  # from the near-Tc line the first Gauss-Newton step already lands close
     success, message = False, f"no convergence in {max_iterations} iterations"
     for _ in range(max_iterations):
-        (n00, n01), (_, n11) = jacobian.T @ jacobian
-        g0, g1 = jacobian.T @ residuals
+        n00, n01, n11, g0, g1 = normal
         if not n00 * n11 > 0:
             message = "Hc2(0) or Tc has no effect on the model at these points"
             break
+        # sum |r_i| * 8 eps (|H_i| + Hc2(0) |t h'|_i), bounded by Cauchy-Schwarz; sqrt(n11) Tc = Hc2(0) |t h'|
+        resolution = 8 * _EPS * math.sqrt(cost) * (field_norm + tc * math.sqrt(n11))
         while damping < 1e12:
             # (J^T J + damping diag(J^T J)) step = J^T r, solved by hand: 2 x 2
             m00, m11 = n00 * (1 + damping), n11 * (1 + damping)
             det = m00 * m11 - n01 * n01
-            step = np.array([m11 * g0 - n01 * g1, m00 * g1 - n01 * g0]) / det
-            trial = x + step
-            if trial.min() > 0:
-                trial_residuals, trial_jacobian = evaluate(trial)
-                trial_cost = trial_residuals @ trial_residuals
+            step_hc2, step_tc = (m11 * g0 - n01 * g1) / det, (m00 * g1 - n01 * g0) / det
+            if abs(step_hc2) <= 1e-12 * hc2 and abs(step_tc) <= 1e-12 * tc:
+                success, message = True, "parameters converged to 1e-12 relative"
+                break
+            trial_hc2, trial_tc = hc2 + step_hc2, tc + step_tc
+            if trial_hc2 > 0 and trial_tc > 0:
+                trial_t = temperature / trial_tc
+                trial_shape, trial_slope = curve(trial_t)
+                trial_residuals = field - trial_hc2 * trial_shape
+                trial_cost = float(trial_residuals.dot(trial_residuals))
                 if trial_cost <= cost:
+                    break
+                predicted = step_hc2 * g0 + step_tc * g1 + damping * (n00 * step_hc2**2 + n11 * step_tc**2)
+                if predicted <= resolution and trial_cost <= cost + resolution:
                     break
             damping *= 10.0
         else:
             success, message = True, "no step lowers the sum of squares: minimum to rounding"
+        if success:
             break
-        x, residuals, jacobian, cost = trial, trial_residuals, trial_jacobian, trial_cost
+        hc2, tc, residuals, cost = trial_hc2, trial_tc, trial_residuals, trial_cost
+        normal = _normal_equations(hc2, tc, trial_t, trial_shape, trial_slope, residuals)
         damping = max(damping / 10.0, 1e-12)
-        if np.all(np.abs(step) <= 1e-12 * np.abs(x)):
-            success, message = True, "parameters converged to 1e-12 relative"
-            break
-    return CurveFit(float(x[0]), float(x[1]), _covariance(jacobian, residuals), residuals, success, message)
+    n00, n01, n11 = normal[:3]
+    return CurveFit(hc2, tc, _covariance_2x2(n00, n01, n11, cost, field.size), residuals, success, message)
+
+
+def _normal_equations(hc2, tc, t, shape, slope, residuals) -> tuple[float, float, float, float, float]:
+    """(J^T J)_00, _01, _11 and (J^T r)_0, _1 for J = [h, c t h'], c = -Hc2(0)/Tc."""
+    log_slope = slope * t
+    c = -hc2 / tc
+    return (float(shape.dot(shape)), c * float(shape.dot(log_slope)), c * c * float(log_slope.dot(log_slope)),
+            float(shape.dot(residuals)), c * float(log_slope.dot(residuals)))
+
+
+def _covariance_2x2(n00: float, n01: float, n11: float, cost: float, n: int) -> np.ndarray:
+    """(J^T J)^-1 * sum(r^2)/(n - 2) from the elements of J^T J, as _covariance does for any size."""
+    det = n00 * n11 - n01 * n01
+    if n <= 2 or not (det != 0 and math.isfinite(det)):
+        return np.full((2, 2), np.nan)
+    scale = cost / (n - 2) / det
+    return np.array([[n11 * scale, -n01 * scale], [-n01 * scale, n00 * scale]])
 
 
 def _fit_fixed_curve(temperature, field, model: str, curve: ReducedCurve,
@@ -454,7 +538,7 @@ def _result(model, temperature, field, values, cov, residuals, success, message)
         temperature_K=temperature,
         field_T=field,
         residuals=residuals,
-        rms_residual_T=float(np.sqrt(np.mean(residuals**2))),
+        rms_residual_T=math.sqrt(float(residuals.dot(residuals)) / residuals.size),
         success=bool(success),
         message=str(message),
     )
