@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from daclab import __version__, runner
-from daclab.lab import Lab, load_lab
+from daclab.lab import Lab, LabFileError, lab_path, load_lab
 from daclab.rundir import (DEFAULT_ROOT, IDENTITY_NAME, LOG_NAME, SEQUENCE_NAME, Journal, measuring,
                            new_run_dir, now_iso, read_identity, step_file_name, write_json_atomic)
 from daclab.sequence_file import SequenceSpec, StepSpec, load_sequence
@@ -118,21 +118,53 @@ def _start_run(spec: SequenceSpec, run_dir: Path, simulation: dict | None, shoul
 
 def resume(run_dir: str | Path, should_stop: Callable[[], bool] = lambda: False,
            progress: ProgressCallback | None = None, report: bool = True,
-           on_event: EventCallback | None = None) -> SequenceOutcome:
+           on_event: EventCallback | None = None, lab: Lab | None = None) -> SequenceOutcome:
     """Continue an interrupted run in its own folder (see the module docstring). A run whose
     steps all finished gets its report and index entry written again, and nothing measured.
-    on_event: as for :func:`run_sequence`, for the steps measured now.
+    on_event: as for :func:`run_sequence`, for the steps measured now. lab: an open lab to go on
+    with (the window's); it must be the lab the run was measured on (:class:`WrongLabError`
+    otherwise, before anything is written), and it is left open.
     Raises :class:`daclab.rundir.RunBusyError` while another process measures into the folder.
     """
     run_dir = Path(run_dir)
     if not (run_dir / SEQUENCE_NAME).exists() or not (run_dir / IDENTITY_NAME).exists():
         raise FileNotFoundError(f"{run_dir} is not a run folder (no {SEQUENCE_NAME} and {IDENTITY_NAME})")
+    if lab is not None:
+        check_same_lab(run_dir, lab)
     with measuring(run_dir):
-        return _resume(run_dir, should_stop=should_stop, progress=progress, report=report, on_event=on_event)
+        return _resume(run_dir, should_stop=should_stop, progress=progress, report=report, on_event=on_event,
+                       lab=lab)
+
+
+class WrongLabError(ValueError):
+    """A run would go on in another lab (or on another virtual sample) than it was measured in."""
+
+
+def check_same_lab(run_dir: Path, lab: Lab) -> None:
+    """Refuse to resume ``run_dir`` in ``lab`` unless it is the lab of its first part: a real
+    run's lab file, or for a simulated run the virtual cryostat with the same sample."""
+    identity = read_identity(run_dir)
+    simulation = identity.get("simulation")
+    if simulation:
+        now = _simulation_of(lab)
+        if now is None or now.get("sample") != simulation.get("sample"):
+            here = f"the virtual cryostat with sample {now['sample']!r}" if now else f"lab {lab.config.name!r}"
+            raise WrongLabError(f"{run_dir.name} was measured on the virtual cryostat with sample "
+                                f"{simulation.get('sample')!r}; the open lab is {here}")
+        return
+    measured_in = str(identity.get("lab", ""))
+    try:
+        same = lab.world is None and lab_path(measured_in).resolve() == Path(lab.config.source).resolve()
+    except (FileNotFoundError, LabFileError):
+        same = False
+    if not same:
+        where = "the virtual cryostat" if lab.world is not None else lab.config.source
+        raise WrongLabError(f"{run_dir.name} was measured in lab {measured_in!r}; the open lab is "
+                            f"{lab.config.name!r} ({where})")
 
 
 def _resume(run_dir: Path, should_stop: Callable[[], bool], progress: ProgressCallback | None, report: bool,
-            on_event: EventCallback | None) -> SequenceOutcome:
+            on_event: EventCallback | None, lab: Lab | None = None) -> SequenceOutcome:
     spec = load_sequence(run_dir / SEQUENCE_NAME)
     identity = read_identity(run_dir)
     state = journal_state(Journal(run_dir))
@@ -153,11 +185,11 @@ def _resume(run_dir: Path, should_stop: Callable[[], bool], progress: ProgressCa
         else:
             _set_aside_whole(path)
     simulation = identity.get("simulation")
-    if simulation:  # a real cryostat stays where it was when the software died; the virtual one must be told
+    if simulation and lab is None:  # a real cryostat stays where it was when the software died; the virtual one must be told
         simulation = {**simulation, "start_K": _last_temperature(run_dir, first) or simulation.get("start_K")}
     Journal(run_dir).append("sequence resume", step=first, done_segments=sorted(done))
     return _run_steps(spec, run_dir, simulation, first_step=first, done_segments=set(done),
-                      should_stop=should_stop, progress=progress, report=report, on_event=on_event,
+                      should_stop=should_stop, progress=progress, report=report, lab=lab, on_event=on_event,
                       restored=state.segment_analysis.get(first, []))
 
 

@@ -20,7 +20,8 @@ from daclab.procedures.critical_current import CriticalCurrent
 from daclab.procedures.rt_sweep import RTSweep
 from daclab.runner import count_rows
 from daclab.rundir import IDENTITY_NAME, SEQUENCE_NAME, Journal, step_files
-from daclab.sequence import journal_state, resume, run_sequence
+from daclab.lab import Lab
+from daclab.sequence import WrongLabError, check_same_lab, journal_state, resume, run_sequence
 from daclab.sequence_file import load_sequence
 
 # Short enough for CI, long enough to be killed in the middle of every kind of step.
@@ -258,3 +259,50 @@ def test_run_and_resume_report_user_mistakes_in_one_line(tmp_path, capsys):
     assert cli.main(["resume", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
     assert not any(tmp_path.glob("*/run.json"))
+
+
+def test_a_run_resumes_in_the_open_lab_it_was_measured_in_and_nowhere_else(sequence_file, tmp_path):
+    spec = load_sequence(sequence_file)
+    # one simulated lab at a time: opening one makes its virtual cryostat the process's world
+    with Lab.open("simulated", sample="ceh9_cell1", start_K=120.0, seed=4) as lab:
+        first = run_sequence(spec, out=tmp_path, lab=lab, report=False,
+                             should_stop=lambda: any(len(step_files(d)) > 1 for d in tmp_path.glob("*/")))
+    assert first.status == "aborted"
+    events_before = len(list(Journal(first.run_dir).events()))
+    with Lab.open("simulated", sample="lace_h10_cell2") as other:
+        with pytest.raises(WrongLabError, match="sample 'ceh9_cell1'; the open lab is .*'lace_h10_cell2'"):
+            resume(first.run_dir, lab=other, report=False)
+    with Lab.open(_real_lab_file(tmp_path)) as real:
+        with pytest.raises(WrongLabError, match="virtual cryostat with sample 'ceh9_cell1'; the open lab is lab"):
+            resume(first.run_dir, lab=real, report=False)
+    assert len(list(Journal(first.run_dir).events())) == events_before  # refused before anything is written
+    with Lab.open("simulated", sample="ceh9_cell1", start_K=60.0, seed=5) as lab:
+        second = resume(first.run_dir, lab=lab, report=False)
+        assert second.status == "finished" and [outcome.status for outcome in second.steps] == ["finished"] * 2
+        assert lab.world.elapsed_s > 30 * 60  # the wait step and the pulses ran on this lab
+        assert lab.role("temperature").temperature() > 0  # which is still open
+
+
+def _real_lab_file(tmp_path):
+    """A lab file of a real cryostat (opening it touches no instrument)."""
+    path = tmp_path / "cryostat2.yaml"
+    path.write_text("name: cryostat 2\nroles:\n  temperature:\n    kind: temperature_controller\n"
+                    "    driver: lakeshore350:LakeShore350\n    resource: GPIB0::12::INSTR\n")
+    return path
+
+
+def test_a_real_run_resumes_only_in_its_own_lab_file(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    own = _real_lab_file(tmp_path)
+    (run_dir / IDENTITY_NAME).write_text(json.dumps({"lab": str(own), "simulation": None}))
+    with Lab.open(own) as lab:
+        check_same_lab(run_dir, lab)  # no error
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with Lab.open(_real_lab_file(elsewhere)) as lab:
+        with pytest.raises(WrongLabError, match=r"measured in lab '.*cryostat2.yaml'; the open lab is 'cryostat 2'"):
+            check_same_lab(run_dir, lab)
+    with Lab.open("simulated") as lab:
+        with pytest.raises(WrongLabError, match="virtual cryostat"):
+            check_same_lab(run_dir, lab)
