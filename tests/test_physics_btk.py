@@ -2,7 +2,6 @@
 factors, known limits, per-point quadrature of the thermal integral (also for the coarse grid
 that ranks a fit's starting values), and the excess-current sum rule."""
 
-import cmath
 import math
 
 import numpy as np
@@ -17,6 +16,7 @@ from daclab.analysis.btk import (
     thermal_kernel,
 )
 from daclab.analysis.constants import KB_MEV_PER_K
+from test_analysis_gap_fit import reference_sigma0  # Plecenik with complex coherence factors (cmath)
 
 DELTA = 21.0  # meV, CeH9 (paper 001)
 
@@ -59,25 +59,12 @@ def test_matches_piecewise_real_btk_without_broadening(z):
     assert np.allclose(btk_sigma0(E, DELTA, z), expected, rtol=1e-12, atol=1e-12)
 
 
-def plecenik_sigma0(E, delta, z, gamma):
-    """Plecenik 1994 for one energy, with complex u^2, v^2 as in the paper (cmath, no numpy)."""
-    w = complex(E, gamma)
-    ratio = cmath.sqrt(w * w - delta * delta) / w
-    if ratio.real < 0:  # the decaying branch
-        ratio = -ratio
-    u2, v2 = (1 + ratio) / 2, (1 - ratio) / 2
-    g2 = abs(u2 + z * z * (u2 - v2)) ** 2
-    a = abs(u2) * abs(v2) / g2
-    b = abs(u2 - v2) ** 2 * z * z * (1 + z * z) / g2
-    return (1 + z * z) * (1 + a - b)
-
-
 @pytest.mark.parametrize("z", [0.0, 0.5, 1.5, 5.0])
 @pytest.mark.parametrize("gamma", [1e-6, 0.2, 3.0])
 def test_broadened_sigma0_matches_the_complex_coherence_factors(z, gamma):
     rng = np.random.default_rng(4)
     E = np.concatenate([rng.uniform(-4, 4, 60) * DELTA, [0.0, DELTA, -DELTA, 0.999 * DELTA, 30 * DELTA]])
-    expected = [plecenik_sigma0(e, DELTA, z, gamma) for e in E]
+    expected = [reference_sigma0(e, DELTA, z, gamma) for e in E]
     # the reference's 1 + A - B loses ~(1 + Z^2) eps to cancellation; nothing cancels in btk_sigma0
     assert np.allclose(btk_sigma0(E, DELTA, z, gamma), expected, rtol=1e-10, atol=1e-13 * (1 + z * z))
 
