@@ -1,11 +1,14 @@
 """The queue of the window and the thread that runs it.
 
 Each queued item is a :class:`daclab.sequence_file.SequenceSpec`: a sequence file as loaded, or
-one measurement from the parameter form as a one-step sequence. Items run one after the other
-through :func:`daclab.sequence.run_sequence` on the window's open lab, on a worker thread, so a
-run from the window is a run folder like any other (journal, data files, report, run index,
-``daclab resume``). The worker never touches a widget: what it reports goes into a queue of
-:mod:`daclab.gui.events` records that the window drains on its timer.
+one measurement from the parameter form as a one-step sequence; or the resume of an interrupted
+run folder (:meth:`RunController.enqueue_resume`). Items run one after the other through
+:func:`daclab.sequence.run_sequence` (a resume through :func:`daclab.sequence.resume`) on the
+window's open lab, on a worker thread, so a run from the window is a run folder like any other
+(journal, data files, report, run index, ``daclab resume``). The worker never touches a widget:
+what it reports goes into a queue of :mod:`daclab.gui.events` records that the window drains on
+its timer. A resumed step starts with the rows and the results its file and journal already
+hold, so that its view shows the whole curve and not only what is measured now.
 
 Abort stops the running item within one point (the procedure's shutdown leaves the setup safe)
 and pauses the queue: after an abort nothing else starts until the user says so.
@@ -25,21 +28,28 @@ from qtpy.QtCore import QObject, Signal
 
 from daclab.gui import events
 from daclab.gui.parameter_form import FORM_SOURCE
-from daclab.sequence import run_sequence
+from daclab.gui.view_base import load_rows
+from daclab.rundir import Journal, RunBusyError, read_identity
+from daclab.sequence import WrongLabError, journal_state, resume, run_sequence
 from daclab.sequence_file import SequenceSpec
 
 log = logging.getLogger(__name__)
 
 _ids = itertools.count(1)
 
+# What daclab.sequence.resume raises before it writes anything: the item fails with the reason.
+RESUME_REFUSALS = (WrongLabError, RunBusyError, FileNotFoundError)
+
 
 @dataclasses.dataclass
 class QueueItem:
-    spec: SequenceSpec
+    spec: SequenceSpec | None  # None for the resume of a run folder (read from the folder when it runs)
     title: str
     id: int = dataclasses.field(default_factory=lambda: next(_ids))
     state: str = "queued"  # queued, running, finished, aborted, failed
     run_dir: Path | None = None
+    resume_of: Path | None = None  # the interrupted run folder this item goes on with
+    error: str | None = None  # why it failed or was aborted, one line
 
 
 def describe(spec: SequenceSpec) -> str:
@@ -89,6 +99,17 @@ class RunController(QObject):
         self.queue_changed.emit()
         return item
 
+    def enqueue_resume(self, run_dir: str | Path, title: str | None = None) -> QueueItem:
+        """Queue going on with the interrupted run in ``run_dir`` (in its own folder, on this
+        lab). Nothing is checked here: a folder that is no run, a run of another lab or one
+        measured by another process makes the item fail with the reason when its turn comes."""
+        run_dir = Path(run_dir)
+        item = QueueItem(None, title or f"resume {run_dir.name}", run_dir=run_dir, resume_of=run_dir)
+        self._items.append(item)
+        log.info("queued: %s", item.title)
+        self.queue_changed.emit()
+        return item
+
     def remove(self, item_id: int) -> None:
         """Take a waiting item off the queue (the running one is aborted, not removed)."""
         item = self._find(item_id)
@@ -104,6 +125,8 @@ class RunController(QObject):
         if item not in waiting:
             raise ValueError(f"{item.title!r} is {item.state}; only waiting items move")
         target = waiting[max(0, min(len(waiting) - 1, waiting.index(item) + offset))]
+        if target is item:  # already first (or last): taking it out would lose it
+            return
         self._items.remove(item)
         self._items.insert(self._items.index(target) + (1 if offset > 0 else 0), item)
         self.queue_changed.emit()
@@ -177,7 +200,7 @@ class RunController(QObject):
         """The worker thread: one item, start to end; nothing here may raise."""
         steps: dict[int, events.StepInfo] = {}
         percent: dict[int, float] = {}  # "progress" comes just before each "eta"
-        sample_name = item.spec.sample.name
+        sample_name = item.spec.sample.name if item.spec is not None else _sample_name(item.resume_of)
 
         def on_event(step, topic: str, record: Any) -> None:
             if topic == "step start":
@@ -186,6 +209,8 @@ class RunController(QObject):
                 steps[step.index] = info
                 item.run_dir = info.run_dir
                 self._events.append(events.StepStarted(info))
+                if record.get("resumed"):  # read before the step appends a row
+                    self._events.extend(_measured_before(info))
                 return
             info = steps.get(step.index)
             if info is None:
@@ -202,16 +227,26 @@ class RunController(QObject):
                 self._events.append(events.StepEnded(info, record.status, record.points, record.error))
 
         try:
-            outcome = run_sequence(item.spec, out=self.data_root, lab=self.lab, should_stop=self._stop.is_set,
-                                   on_event=on_event)
-            item.state, item.run_dir = outcome.status, outcome.run_dir
-            self._events.append(events.RunEnded(item.title, outcome.run_dir, outcome.status, outcome.error))
+            if item.resume_of is not None:
+                outcome = resume(item.resume_of, lab=self.lab, should_stop=self._stop.is_set, on_event=on_event)
+            else:
+                outcome = run_sequence(item.spec, out=self.data_root, lab=self.lab, should_stop=self._stop.is_set,
+                                       on_event=on_event)
+            item.state, item.run_dir, item.error = outcome.status, outcome.run_dir, outcome.error
+            self._events.append(events.RunEnded(item.title, outcome.run_dir, outcome.status, outcome.error,
+                                                item.resume_of is not None))
+        except RESUME_REFUSALS as refusal:  # its message is the reason, and nothing was written
+            log.error("%s refused: %s", item.title, refusal)
+            self._fail(item, str(refusal))
         except Exception as error:  # refused before it started (a bad step): say so, keep the queue alive
             log.exception("%s could not run", item.title)
-            item.state = "failed"
-            self._events.append(events.RunEnded(item.title, item.run_dir, "failed", f"{type(error).__name__}: {error}"))
+            self._fail(item, f"{type(error).__name__}: {error}")
         finally:
             self._worker_done.emit()
+
+    def _fail(self, item: QueueItem, reason: str) -> None:
+        item.state, item.error = "failed", reason
+        self._events.append(events.RunEnded(item.title, item.run_dir, "failed", reason, item.resume_of is not None))
 
     def _after_item(self) -> None:
         """GUI thread, after the worker ended: go on with the queue unless it is held."""
@@ -222,3 +257,25 @@ class RunController(QObject):
             self.running_changed.emit(False)
             return
         self.start()
+
+
+def _sample_name(run_dir: Path | None) -> str:
+    """The sample's name as a run folder's run.json has it ("" when it has none)."""
+    try:
+        return str((read_identity(run_dir).get("sample") or {}).get("name") or "")
+    except (OSError, ValueError, AttributeError, TypeError):  # no folder or a damaged run.json: resume will say
+        return ""
+
+
+def _measured_before(step: events.StepInfo) -> list[Any]:
+    """What a resumed step holds already: the rows left in its data file (the finished segments)
+    and the analysis records of those segments, as the events a live run would have sent.
+    Called on the worker at the step's start, before it appends; never raises (the
+    measurement matters more than the display)."""
+    try:
+        rows = load_rows(step.data_path) if step.data_path.exists() else []
+        records = journal_state(Journal(step.run_dir)).segment_analysis.get(step.index, [])
+    except Exception:
+        log.exception("the earlier points of %s could not be read for the display", step.data_path)
+        return []
+    return ([events.Rows(step, rows)] if rows else []) + [events.Analysis(step, record) for record in records]

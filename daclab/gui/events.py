@@ -75,3 +75,4 @@ class RunEnded:
     run_dir: Path | None
     status: str
     error: str | None
+    resume: bool = False  # the item went on with an interrupted run (RunController.enqueue_resume)

@@ -2,10 +2,10 @@
 
 Laid out for a 1366x768 lab laptop: on the left the form to queue a measurement (or load a
 sequence file), the sample and below them the instrument status, always in sight; in the middle
-one tab per measured step with its live plots and fits, and the browser of finished runs; under
-them the queue and the log. Everything that measures or fits runs elsewhere (the controller's
-worker thread, the live fitters' threads, the status poller): a timer on the GUI thread takes
-what they reported ten times a second and draws it.
+one tab per measured step with its live plots and fits, and the browser of finished runs (where
+an interrupted run is resumed); under them the queue and the log. Everything that measures or
+fits runs elsewhere (the controller's worker thread, the live fitters' threads, the status
+poller): a timer on the GUI thread takes what they reported ten times a second and draws it.
 """
 
 from __future__ import annotations
@@ -128,6 +128,8 @@ class QueuePanel(QWidget):
                 cell = QTableWidgetItem(text)
                 if item.state == "running":
                     cell.setFont(_bold())
+                if item.error:
+                    cell.setToolTip(f"{item.state}: {item.error}")
                 self.table.setItem(row, column, cell)
         self.table.resizeColumnToContents(0)
         self.table.resizeColumnToContents(2)
@@ -255,6 +257,8 @@ class MainWindow(QMainWindow):
         self.form.queue_requested.connect(self.queue)
         self.sample_panel.changed.connect(self._sample_changed)
         self.browser.open_requested.connect(self.open_run)
+        self.browser.resume_requested.connect(self.resume_run)
+        self.controller.queue_changed.connect(self._queue_changed)
         self.tabs.tabCloseRequested.connect(self._close_tab)
         self.controller.running_changed.connect(self._running_changed)
 
@@ -272,12 +276,24 @@ class MainWindow(QMainWindow):
             self.controller.start()
         return item
 
+    def resume_run(self, run_dir: Path) -> QueueItem:
+        """Queue going on with an interrupted run in its own folder; when nothing is measuring it
+        goes first and the queue starts (the click says "go on now", also after an abort)."""
+        item = self.controller.enqueue_resume(run_dir)
+        if not self.controller.is_running():
+            self.controller.move(item.id, -len(self.controller.pending()))
+            self.controller.start()
+        return item
+
     def open_run(self, run_dir: Path) -> list[MeasurementView]:
         """Re-plot a finished run: a tab per step, fed from its data files like a live run."""
         opened = []
         found = analysis_records(Path(run_dir))
         for step in run_steps(Path(run_dir)):  # only the steps that wrote a data file
-            old = self.views.get((step.run_dir, step.index))
+            old = self.views.get(_view_key(step))
+            if old is not None and self._is_measuring(old):  # the live tab has every row already
+                opened.append(old)
+                continue
             if old is not None:  # opened again: drawn anew from the file
                 self._close_tab(self.tabs.indexOf(old))
             view = self._view(step)
@@ -316,6 +332,9 @@ class MainWindow(QMainWindow):
 
     def _handle(self, event) -> None:
         if isinstance(event, events.StepStarted):
+            old = self.views.get(_view_key(event.step))
+            if old is not None:  # a resumed step: its rows come again from the file, then the new ones
+                self._discard_view(old)
             self.tabs.setCurrentWidget(self._view(event.step))
             self.progress.setValue(0)
         elif isinstance(event, events.Rows):
@@ -334,9 +353,11 @@ class MainWindow(QMainWindow):
         elif isinstance(event, events.RunEnded):
             self.statusBar().showMessage(f"{event.title}: {event.status}" + (f" ({event.error})" if event.error else ""))
             self.browser.refresh()
+            if event.resume and event.status == "failed" and event.error:  # under the Resume just clicked, whole
+                self.browser.show_notice(f"{event.title} failed: {event.error}")
 
     def _view(self, step: events.StepInfo) -> MeasurementView:
-        key = (step.run_dir, step.index)
+        key = _view_key(step)
         view = self.views.get(key)
         if view is None:
             view = view_for(step)
@@ -349,14 +370,28 @@ class MainWindow(QMainWindow):
         view = self.tabs.widget(index)
         if not isinstance(view, MeasurementView):
             return
-        running = self.controller.running_item()
-        if running is not None and running.run_dir == view.step.run_dir:
+        if self._is_measuring(view):
             self.statusBar().showMessage("the tab of the running measurement stays open")
             return
-        self.tabs.removeTab(index)
-        self.views.pop((view.step.run_dir, view.step.index), None)
+        self._discard_view(view)
+
+    def _is_measuring(self, view: MeasurementView) -> bool:
+        """Whether ``view`` shows a step of the run the queue is measuring now."""
+        running = self.controller.running_item()
+        return running is not None and running.run_dir is not None \
+            and running.run_dir.resolve() == _view_key(view.step)[0]
+
+    def _discard_view(self, view: MeasurementView) -> None:
+        self.tabs.removeTab(self.tabs.indexOf(view))
+        self.views.pop(_view_key(view.step), None)
         view.close_fits()
         view.deleteLater()
+
+    def _queue_changed(self) -> None:
+        """The browser offers no Resume for a run this window measures or has queued."""
+        busy = [item.run_dir for item in self.controller.items()
+                if item.state in ("queued", "running") and item.run_dir is not None]
+        self.browser.set_busy(busy)
 
     def _running_changed(self, running: bool) -> None:
         if not running:
@@ -386,6 +421,12 @@ class MainWindow(QMainWindow):
         self._collector.timer.stop()
         gc.collect()
         gc.enable()
+
+
+def _view_key(step: events.StepInfo) -> tuple[Path, int]:
+    """(run folder, step) of a view; the folder resolved, as the browser and the engine may
+    spell one folder differently."""
+    return step.run_dir.resolve(), step.index
 
 
 def _duration(seconds: float) -> str:

@@ -5,7 +5,10 @@ pressure on its scale), its steps, how it ended and the headline results the ind
 Hc2(0), Jc(0), the gap). A filter line narrows the rows by sample, cell, sequence or folder name;
 two choosers by step kind and by status. Double-click (or Open) asks the window to open the run
 folder (:attr:`RunBrowser.open_requested`); :func:`run_steps` then says which steps it holds and
-where their data are, so that the window can re-plot each through its measurement view.
+where their data are, so that the window can re-plot each through its measurement view. Resume
+asks the window to go on with a run that did not finish (:attr:`RunBrowser.resume_requested`):
+it is offered only for an interrupted, aborted or failed run that the window is not already
+measuring or holding in its queue (:meth:`RunBrowser.set_busy`).
 
 The index is only read here, never written: a missing index is an empty browser with a hint (no
 sequence has finished in this folder yet), a damaged one a message saying how to rebuild it.
@@ -17,7 +20,7 @@ import contextlib
 import datetime as dt
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 from qtpy.QtCore import Qt, Signal
 from qtpy.QtGui import QColor
@@ -40,6 +43,10 @@ HEADLINES = (("tc_K", "Tc", ".1f", "K"), ("hc2_T", "Hc2(0)", ".1f", "T"), ("jc0_
 MOST_VALUES = 3  # of one result in a row (an aging run has a Tc per visit); the rest is "..."
 STATUS_COLOURS = {"failed": "#b71c1c", "aborted": "#e65100", "interrupted": "#e65100", "running": "#1565c0"}
 ANY = ""  # the choosers' "no filter" entry
+RESUMABLE = ("interrupted", "aborted", "failed")  # a finished run has nothing left; a running one is measured
+RESUME_TIP = ("Go on with the selected run in its own folder: finished steps and segments are kept, the\n"
+              "segment that was cut off is measured again and its step appended to. Queued; starts at\n"
+              "once when nothing is measuring. Only for an interrupted, aborted or failed run.")
 
 
 def run_steps(run_dir: str | Path) -> list[StepInfo]:
@@ -116,12 +123,14 @@ class RunBrowser(QWidget):
     """The runs of a data folder (see the module docstring)."""
 
     open_requested = Signal(object)  # the run folder, a Path
+    resume_requested = Signal(object)  # the run folder, a Path
 
     def __init__(self, parent: QWidget | None = None, data_root: str | Path | None = None):
         super().__init__(parent)
         self._root: Path | None = None
         self._runs: list[dict[str, Any]] = []  # newest first, each with its "steps"
         self._problem: tuple[str, bool] | None = None  # (hint or error, is_error) instead of a count
+        self._busy: set[Path] = set()  # resolved run folders the window measures or has queued
         self._build_ui()
         if data_root is not None:
             self.set_root(data_root)
@@ -153,11 +162,16 @@ class RunBrowser(QWidget):
         self.open_button.setToolTip("Re-plot the selected run with its fits")
         self.open_button.setEnabled(False)
         self.open_button.clicked.connect(self._open_selected)
+        self.resume_button = QPushButton("Resume")
+        self.resume_button.setToolTip(RESUME_TIP)
+        self.resume_button.setEnabled(False)
+        self.resume_button.clicked.connect(self._resume_selected)
         filters.addWidget(self.filter_edit, 1)
         filters.addWidget(self.kind_filter)
         filters.addWidget(self.status_filter)
         filters.addWidget(self.refresh_button)
         filters.addWidget(self.open_button)
+        filters.addWidget(self.resume_button)
         layout.addLayout(filters)
 
         self.table = QTableWidget(0, len(COLUMNS))
@@ -173,8 +187,7 @@ class RunBrowser(QWidget):
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
         self.table.cellDoubleClicked.connect(self._double_clicked)
-        self.table.itemSelectionChanged.connect(
-            lambda: self.open_button.setEnabled(self.selected_run() is not None))
+        self.table.itemSelectionChanged.connect(self._update_buttons)
         layout.addWidget(self.table, 1)
 
         self.message = QLabel()
@@ -252,7 +265,7 @@ class RunBrowser(QWidget):
             hidden = len(self._runs) - len(shown)
             self._show_message(f"{len(shown)} run{'s' if len(shown) != 1 else ''}"
                                + (f" ({hidden} hidden by the filters)" if hidden else "") + f" in {self._root}")
-        self.open_button.setEnabled(self.selected_run() is not None)
+        self._update_buttons()
 
     def _fill_row(self, row: int, run: dict[str, Any]) -> None:
         steps = run["steps"]
@@ -276,6 +289,11 @@ class RunBrowser(QWidget):
     def _show_message(self, text: str, error: bool = False) -> None:
         self.message.setText(text)
         self.message.setStyleSheet("color: #b71c1c;" if error else "")
+
+    def show_notice(self, text: str) -> None:
+        """A problem to read under the table (e.g. why a resume was refused), in red and wrapped,
+        until the list is read or filtered again."""
+        self._show_message(text, error=True)
 
     def message_text(self) -> str:
         """What the line under the table says (the number of runs, a hint or a problem)."""
@@ -303,6 +321,29 @@ class RunBrowser(QWidget):
                 return True
         return False
 
+    def selected_status(self) -> str | None:
+        """How the selected run ended as the index says (finished, aborted, interrupted...)."""
+        rows = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        item = self.table.item(rows[0].row(), COLUMNS.index("Status")) if rows else None
+        return item.text() if item is not None else None
+
+    def set_busy(self, run_dirs: Iterable[str | Path]) -> None:
+        """The run folders the window is measuring or holds in its queue: no Resume for them."""
+        self._busy = {Path(run_dir).resolve() for run_dir in run_dirs}
+        self._update_buttons()
+
+    def can_resume(self) -> bool:
+        run_dir = self.selected_run()
+        return run_dir is not None and self.selected_status() in RESUMABLE and run_dir.resolve() not in self._busy
+
+    def _update_buttons(self) -> None:
+        self.open_button.setEnabled(self.selected_run() is not None)
+        self.resume_button.setEnabled(self.can_resume())
+
+    def _resume_selected(self) -> None:
+        if self.can_resume():
+            self.resume_requested.emit(self.selected_run())
+
     def _double_clicked(self, row: int, _column: int) -> None:
         item = self.table.item(row, 0)
         if item is not None:
@@ -314,4 +355,4 @@ class RunBrowser(QWidget):
             self.open_requested.emit(run_dir)
 
 
-__all__ = ["RunBrowser", "run_steps", "analysis_records", "COLUMNS"]
+__all__ = ["RunBrowser", "run_steps", "analysis_records", "COLUMNS", "RESUMABLE"]
