@@ -32,6 +32,20 @@ taken while one happened, since its readings came late.
 
 A re-sent write is safe because a write that failed with a VISA error was not taken by the
 instrument (a GPIB or USB transfer not acknowledged; a connection already down).
+
+**Lost sessions reopened.** Some failures leave the VISA session itself dead: a LAN
+instrument's socket closed by a switch or by the instrument's idle timer, a USB-serial adapter
+that re-enumerated. Every later message on that session fails however long one waits, so after
+such a failure (:func:`session_gone`) the session is replaced at once by a new one to the same
+resource, from the same resource manager and with the old one's settings (terminations, time-out,
+a serial port's line settings), before the back-off and the next try; the retry's log line says
+so ("reopened the connection to ..."). The session replaced is the one at the root of the
+connection (the 6221's for the 2182A behind it, the SIM900's for a module in it), and every
+guarded driver holding that same session is moved to the new one, so none is left on a dead
+one. When the new session cannot be opened yet (the adapter still re-enumerating), the next
+exchange on that connection, of this thread or another, tries again before it sends anything.
+The instrument itself was not reset, so its state (setpoints, ranges, an armed sweep) is the
+same on the new session.
 """
 
 from __future__ import annotations
@@ -42,10 +56,13 @@ import functools
 import logging
 import re
 import threading
+import weakref
 from typing import Any, Callable, Iterator
 
 import pyvisa.errors
+import pyvisa.rname
 from pymeasure.instruments.common_base import CommonBase
+from pyvisa.constants import InterfaceType, StatusCode
 
 from daclab import clock as clocks
 
@@ -65,6 +82,10 @@ SLOW_REPLY_S = 1.0  # lab time a single write or read may take before it is logg
 
 class GarbledReply(ValueError):
     """A reply that does not parse as the driver expected, or breaks its declared format."""
+
+
+class ConnectionNotReopened(ConnectionError):
+    """A lost session whose replacement could not be opened (yet): the attempt fails without a message sent."""
 
 
 class InstrumentFault(IOError):
@@ -114,13 +135,152 @@ def single_attempt() -> Iterator[None]:
 
 
 def faults_on_this_thread() -> int:
-    """How many faults this thread's exchanges have met so far (retries and slow messages; a
-    running count)."""
+    """How many faults this thread's exchanges have met so far (retries, slow messages and
+    connections reopened outside a retry; a running count)."""
     return getattr(_thread, "faults", 0)
 
 
 def _count_fault() -> None:
     _thread.faults = faults_on_this_thread() + 1
+
+
+# VISA status codes after which the session itself is useless, so that only a new session can
+# talk to the instrument again (VPP-4.3):
+# - VI_ERROR_CONN_LOST: "the connection for the given session has been lost" (a TCP socket closed
+#   by the peer, a switch or an idle timer; a USB device gone). Nothing more can pass on it.
+# - VI_ERROR_INV_OBJECT: the handle no longer names an open session (the VISA library closed it
+#   under the driver, as it does when the device behind it is removed). pyvisa's own
+#   InvalidSession, raised for a resource closed from Python (the lab closing), is not one: what
+#   was closed on purpose stays closed.
+SESSION_GONE_CODES = frozenset({StatusCode.error_connection_lost, StatusCode.error_invalid_object})
+# VI_ERROR_IO ("could not perform operation because of I/O error") depends on the interface. A
+# serial line's own faults have codes of their own (VI_ERROR_ASRL_PARITY, _FRAMING, _OVERRUN), so on
+# ASRL it is the operating system refusing the port's handle: the USB-serial adapter behind it
+# vanished or re-enumerated, and the handle will never work again. On a TCP/IP resource it is the
+# socket call failing (reset by the peer), the socket dead likewise. On GPIB it can be a bus glitch
+# on a healthy session, which a plain retry answers.
+IO_ERROR_GONE_INTERFACES = frozenset({InterfaceType.asrl, InterfaceType.tcpip})
+
+# What a session was opened with, carried over to the session that replaces it: the framing and
+# time-out of every resource, and a serial port's line settings (the 350 talks at 57600 baud,
+# 7 data bits, odd parity: a new session at VISA's 9600 8N1 would read noise).
+SESSION_SETTINGS = ("read_termination", "write_termination", "timeout", "encoding", "query_delay", "chunk_size",
+                    "baud_rate", "data_bits", "parity", "stop_bits", "flow_control")
+
+# Every guarded driver's VISA adapter -> the settings its session was last opened with (the
+# fallback for those a dead session refuses to tell). Also the list searched for adapters that
+# share one session, so that a reopen moves them all.
+_session_settings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_reopen_pending: weakref.WeakSet = weakref.WeakSet()  # adapters whose lost session could not be replaced yet
+_registry_lock = threading.Lock()  # the two above are shared by every connection's thread
+
+
+def session_gone(error: BaseException, resource_name: str) -> bool:
+    """True when ``error`` means the session to ``resource_name`` can never carry a message
+    again (see ``SESSION_GONE_CODES`` and ``IO_ERROR_GONE_INTERFACES``)."""
+    if not isinstance(error, pyvisa.errors.VisaIOError):
+        return False
+    if error.error_code in SESSION_GONE_CODES:
+        return True
+    if error.error_code != StatusCode.error_io:
+        return False
+    try:
+        interface = pyvisa.rname.parse_resource_name(str(resource_name)).interface_type_const
+    except pyvisa.rname.InvalidResourceName:
+        return False
+    return interface in IO_ERROR_GONE_INTERFACES
+
+
+def session_settings(resource: Any) -> dict[str, Any]:
+    """The settings of ``SESSION_SETTINGS`` that ``resource`` has and will tell."""
+    settings = {}
+    for setting in SESSION_SETTINGS:
+        try:
+            settings[setting] = getattr(resource, setting)
+        except Exception:  # not a setting of this kind of resource, or a dead session refusing
+            continue
+    return settings
+
+
+def reopen_session(adapter: Any) -> None:
+    """Replace ``adapter``'s VISA session, and that of every guarded adapter sharing it, with a
+    new session to the same resource from the same resource manager, opened with the old one's
+    settings. Raises whatever the opening raises; the adapters then keep the old (closed) session."""
+    old = adapter.connection
+    told = session_settings(old)
+    with _registry_lock:
+        settings = {**_session_settings.get(adapter, {}), **told}
+        sharing = {holder for holder in list(_session_settings) if holder.connection is old}
+    # Closed before the new one is opened: a serial port, or an instrument that takes one socket
+    # at a time, may refuse a second session while the first is still open.
+    try:
+        old.close()
+    except Exception:  # a dead session may fail to close; it is dropped either way
+        pass
+    new = adapter.manager.open_resource(adapter.resource_name, **settings)
+    with _registry_lock:
+        for holder in sharing | {adapter}:
+            holder.connection = new
+            _session_settings[holder] = settings
+            _reopen_pending.discard(holder)
+
+
+def _session_owner(target: Any) -> Any | None:
+    """The adapter holding the VISA session that ``target``'s messages go through (found through
+    a channel's parent and a module's mainframe), or None when it cannot be reopened."""
+    node = _root(target)
+    for _ in range(4):  # a module in a mainframe: two steps; never a cycle
+        adapter = getattr(node, "adapter", None)
+        if adapter is None:
+            return None
+        if hasattr(adapter, "connection"):
+            reopenable = hasattr(adapter, "manager") and getattr(adapter, "resource_name", None)
+            return adapter if reopenable else None
+        mainframe = getattr(adapter, "mainframe", None)
+        if mainframe is None:
+            return None
+        node = _root(mainframe)
+    return None
+
+
+def _register_session(instrument: Any) -> None:
+    owner = _session_owner(instrument)
+    if owner is None:
+        return
+    with _registry_lock:
+        if owner not in _session_settings:
+            _session_settings[owner] = session_settings(owner.connection)
+
+
+def _replace_lost_session(owner: Any | None, failure: BaseException) -> tuple[bool, str]:
+    """After ``failure``: reopen ``owner``'s session if the failure left it dead. Returns whether
+    it was reopened and the note for the log line."""
+    if owner is None or not session_gone(failure, owner.resource_name):
+        return False, ""
+    try:
+        reopen_session(owner)
+    except Exception as error:  # the resource not back yet: the next attempt tries again
+        with _registry_lock:
+            _reopen_pending.add(owner)
+        return False, f"; could not reopen the connection to {owner.resource_name} ({describe(error)})"
+    return True, f"; reopened the connection to {owner.resource_name}"
+
+
+def _reopen_if_pending(target: Any, name: str) -> None:
+    """Before an attempt: replace a lost session whose first reopen failed, or raise
+    :class:`ConnectionNotReopened` (nothing is sent on a session known dead)."""
+    if not _reopen_pending:
+        return
+    owner = _session_owner(target)
+    if owner is None or owner not in _reopen_pending:
+        return
+    try:
+        reopen_session(owner)
+    except Exception as error:
+        raise ConnectionNotReopened(f"could not reopen the connection to {owner.resource_name} "
+                                    f"({describe(error)})") from error
+    _count_fault()
+    fault_log.warning("%s: reopened the connection to %s", name, owner.resource_name)
 
 
 def describe(error: BaseException) -> str:
@@ -152,6 +312,7 @@ def guard(instrument: Any, lock: threading.RLock | None = None,
                 # pymeasure's properties, which call self.values()/self.write()
                 setattr(target, method_name, _exchange(target, method_name, method, lock, policy, name))
         target.connection_lock = lock
+    _register_session(instrument)
     return lock
 
 
@@ -214,32 +375,43 @@ def _with_retries(target, method_name, method, args, kwargs, policy: RetryPolicy
     while True:
         attempt += 1
         try:
+            _reopen_if_pending(target, name)
             return _checked(target, method_name, method, args, kwargs)
-        except (pyvisa.errors.VisaIOError, GarbledReply, TimeoutError) as error:
+        except (pyvisa.errors.VisaIOError, GarbledReply, TimeoutError, ConnectionNotReopened) as error:
             failure = error
         except ValueError as error:  # a reply a driver's own parsing refused
             if method_name not in REPLY_METHODS:
                 raise
             failure = error
         command = target._last_command or command
+        # reopened first, so that the flush below (a SIM900 port's FLSH is a message) goes out on a live session
+        reopened, note = _replace_lost_session(_session_owner(target), failure)
         _discard_pending_reply(target)
         if attempt == policy.attempts:
             if policy.attempts > 1:  # a single try's caller reports it itself (the status panel, every second)
-                fault_log.error("%s: %r failed %d times (%s); giving up", name, command, attempt, describe(failure))
+                fault_log.error("%s: %r failed %d times (%s)%s; giving up", name, command, attempt, describe(failure),
+                                note)
+            elif reopened:  # ... but not the new session it will find at its next try
+                _count_fault()
+                fault_log.warning("%s: %r: %s%s", name, command, describe(failure), note)
             raise InstrumentFault(name, command, failure, attempt, probe=lambda: target.ask("*IDN?")) from failure
         wait_s = policy.wait_before(attempt + 1)
         _count_fault()
-        fault_log.warning("%s: %r: %s (attempt %d of %d); retrying in %.2g s", name, command, describe(failure),
-                          attempt, policy.attempts, wait_s)
+        fault_log.warning("%s: %r: %s (attempt %d of %d)%s; retrying in %.2g s", name, command, describe(failure),
+                          attempt, policy.attempts, note, wait_s)
         clocks.sleep(wait_s)
+
+
+def _root(target: Any) -> Any:
+    """The instrument at the root of ``target``'s channels (the one holding the adapter)."""
+    while getattr(target, "parent", None) is not None:
+        target = target.parent
+    return target
 
 
 def _discard_pending_reply(target: Any) -> None:
     """Drop a reply that may still arrive for the failed command, so the retry reads its own."""
-    root = target
-    while getattr(root, "parent", None) is not None:
-        root = root.parent
-    adapter = getattr(root, "adapter", None)
+    adapter = getattr(_root(target), "adapter", None)
     try:
         adapter.flush_read_buffer()
     except Exception:  # an adapter without the operation (a test double) has nothing queued

@@ -46,8 +46,9 @@ _RECORDERS: list[list[tuple[str, str]]] = []
 def recording_commands() -> Iterator[list[tuple[str, str]]]:
     """Collect, while in the block, every message that reaches a twin as (device name, text).
 
-    A message lost to an injected disconnect or time-out never reached the instrument and is not
-    collected; one whose reply comes back garbled did reach it. Blocks may nest; each gets every message sent inside it.
+    A message lost to an injected disconnect, closed connection or time-out never reached the
+    instrument and is not collected; one whose reply comes back garbled did reach it. Blocks may
+    nest; each gets every message sent inside it.
     """
     messages: list[tuple[str, str]] = []
     _RECORDERS.append(messages)
@@ -228,6 +229,8 @@ def _wrap_match(device, twin: Twin) -> None:
         kind = fault.kind if fault is not None else None
         if kind == "disconnect":
             raise pyvisa.errors.VisaIOError(constants.StatusCode.error_connection_lost)
+        if kind == "closed":
+            raise SessionClosed()
         if kind == "timeout":
             if not is_query(query):  # a command not acknowledged: the write itself fails
                 raise pyvisa.errors.VisaIOError(constants.StatusCode.error_timeout)
@@ -287,6 +290,35 @@ def _get_device_with_twin(name, device_dict, loader, resource_dict):
 _plain_get_device = sim_parser.get_device
 
 
+class SessionClosed(pyvisa.errors.VisaIOError):
+    """A device's connection closed under the session that sent the message (a ``closed`` fault):
+    the library marks that session dead on its way out."""
+
+    def __init__(self):
+        super().__init__(constants.StatusCode.error_connection_lost)
+
+
+_plain_write, _plain_read = SimVisaLibrary.write, SimVisaLibrary.read
+
+
+def _on_live_session(operation):
+    """``operation`` (the library's read or write) for a session still connected; a session whose
+    connection was closed under it fails every message with "connection lost", as on real VISA
+    until the resource is opened again."""
+
+    def call(library, session, *args):
+        state = library.sessions.get(session)
+        if getattr(state, "connection_closed", False):
+            raise pyvisa.errors.VisaIOError(constants.StatusCode.error_connection_lost)
+        try:
+            return operation(library, session, *args)
+        except SessionClosed:
+            state.connection_closed = True
+            raise
+
+    return call
+
+
 def _flush(library, session, mask):
     """VISA's viFlush, which pyvisa-sim lacks: discarding the read buffer drops the replies the
     device has queued, so a driver recovering from a fault can start clean as on real VISA."""
@@ -302,10 +334,12 @@ def _flush(library, session, mask):
 
 
 def install() -> None:
-    """Route pyvisa-sim's device construction through the twins, and give its library VISA's
-    flush (idempotent)."""
+    """Route pyvisa-sim's device construction through the twins, give its library VISA's flush,
+    and let a session's connection be closed under it (idempotent)."""
     sim_parser.get_device = _get_device_with_twin
     SimVisaLibrary.flush = _flush
+    SimVisaLibrary.write = _on_live_session(_plain_write)
+    SimVisaLibrary.read = _on_live_session(_plain_read)
 
 
 def registered_twins() -> dict[str, type[Twin]]:

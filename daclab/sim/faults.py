@@ -10,6 +10,11 @@ commands. What goes wrong:
 - ``disconnect``: the connection is lost; every later message fails, for ``lasts`` messages
   (a cable that comes back) or, when ``lasts`` is None, until the fault is cleared.
 - ``slow``: the instrument answers ``delay_s`` of lab time late (still within the VISA time-out).
+- ``closed``: the connection is closed under the session that sent the message (a LAN
+  instrument's socket dropped by a switch or its idle timer, a USB-serial adapter re-enumerated).
+  That message is lost, and every later one on that session fails with VISA's "connection lost",
+  however long one waits; a new session to the same instrument works, and finds the instrument
+  as it was (it did not reset).
 
 The injector draws from its own random generator, so adding faults never changes the noise of
 the readings: a run with faults can be compared point by point with the same run without.
@@ -21,7 +26,7 @@ import dataclasses
 
 import numpy as np
 
-KINDS = ("timeout", "garbage", "disconnect", "slow")
+KINDS = ("timeout", "garbage", "disconnect", "slow", "closed")
 
 
 @dataclasses.dataclass
