@@ -225,7 +225,7 @@ def reopen_session(adapter: Any) -> None:
             _reopen_pending.discard(holder)
 
 
-def _session_owner(target: Any) -> Any | None:
+def session_owner(target: Any) -> Any | None:
     """The adapter holding the VISA session that ``target``'s messages go through (found through
     a channel's parent and a module's mainframe), or None when it cannot be reopened."""
     node = _root(target)
@@ -244,7 +244,7 @@ def _session_owner(target: Any) -> Any | None:
 
 
 def _register_session(instrument: Any) -> None:
-    owner = _session_owner(instrument)
+    owner = session_owner(instrument)
     if owner is None:
         return
     with _registry_lock:
@@ -271,7 +271,7 @@ def _reopen_if_pending(target: Any, name: str) -> None:
     :class:`ConnectionNotReopened` (nothing is sent on a session known dead)."""
     if not _reopen_pending:
         return
-    owner = _session_owner(target)
+    owner = session_owner(target)
     if owner is None or owner not in _reopen_pending:
         return
     try:
@@ -385,7 +385,7 @@ def _with_retries(target, method_name, method, args, kwargs, policy: RetryPolicy
             failure = error
         command = target._last_command or command
         # reopened first, so that the flush below (a SIM900 port's FLSH is a message) goes out on a live session
-        reopened, note = _replace_lost_session(_session_owner(target), failure)
+        reopened, note = _replace_lost_session(session_owner(target), failure)
         _discard_pending_reply(target)
         if attempt == policy.attempts:
             if policy.attempts > 1:  # a single try's caller reports it itself (the status panel, every second)

@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import json
 import math
 import os
 import pkgutil
@@ -40,7 +41,7 @@ from typing import Any
 
 
 from daclab import roles
-from daclab.connection import guard
+from daclab.connection import guard, session_owner
 from daclab.limits import SoftwareLimits
 from daclab.yaml_file import read_yaml
 
@@ -72,8 +73,16 @@ class RoleBinding:
     adapter_options: dict = dataclasses.field(default_factory=dict)
 
     @property
-    def instrument_key(self) -> tuple[str, str, str]:
-        return self.driver, self.resource, self.visa_library
+    def connection_key(self) -> tuple[str, str]:
+        """The VISA connection the role talks through."""
+        return self.resource, self.visa_library
+
+    @property
+    def instrument_key(self) -> tuple[str, str, str, str]:
+        """Roles with the same key share one driver object: the same driver on the same
+        connection with the same options (two SIM921s in ports 1 and 2 of one SIM900 differ in
+        their options only, and are two instruments)."""
+        return self.driver, self.resource, self.visa_library, json.dumps(self.options, sort_keys=True, default=str)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -232,6 +241,11 @@ class Lab:
                                                      start_K=s.start_K, seed=s.seed))
         self._instruments: dict[tuple, Any] = {}
         self._roles: dict[str, Any] = {}
+        # one VISA session and one lock per connection, whatever number of drivers use it (the
+        # modules of one SIM900, say): a second session to a serial port is refused or steals
+        # its bytes, and two locks would let two drivers' messages interleave
+        self._sessions: dict[tuple[str, str], Any] = {}
+        self._locks: dict[tuple[str, str], threading.RLock] = {}
         # two threads asking for a role at once (the status panel and a measurement) must get
         # one driver, not two drivers with a lock each on one connection
         self._opening = threading.Lock()
@@ -289,18 +303,7 @@ class Lab:
     def _build(self, binding: RoleBinding):
         instrument = self._instruments.get(binding.instrument_key)
         if instrument is None:
-            driver = import_driver(binding.driver)
-            kwargs = dict(binding.options)
-            library = visa_library_argument(binding.visa_library)
-            if library:
-                kwargs["visa_library"] = library
-            if not binding.adapter and "limits" in inspect.signature(driver).parameters:
-                kwargs["limits"] = self.config.limits  # a driver that plays the role itself checks them
-            instrument = driver(binding.resource, **kwargs)
-            # The status panel reads it from another thread. A module in a mainframe (a SIM921 in
-            # its SIM900) shares the mainframe's connection, hence its lock.
-            mainframe = getattr(getattr(instrument, "adapter", None), "mainframe", None)
-            guard(instrument, guard(mainframe) if mainframe is not None else None)
+            instrument = self._connect(binding)
             self._instruments[binding.instrument_key] = instrument
         role = instrument
         if binding.adapter:
@@ -310,6 +313,29 @@ class Lab:
             raise LabFileError(f"roles.{binding.name}: {type(role).__name__} does not implement {expected.__name__}")
         return role
 
+    def _connect(self, binding: RoleBinding):
+        """A new driver object for ``binding``, through the connection's session when another
+        driver opened it already, and guarded with the connection's lock."""
+        driver = import_driver(binding.driver)
+        kwargs = dict(binding.options)
+        session = self._sessions.get(binding.connection_key)
+        if session is None:
+            library = visa_library_argument(binding.visa_library)
+            if library:
+                kwargs["visa_library"] = library
+        if not binding.adapter and "limits" in inspect.signature(driver).parameters:
+            kwargs["limits"] = self.config.limits  # a driver that plays the role itself checks them
+        instrument = driver(binding.resource if session is None else session, **kwargs)
+        # The status panel reads it from another thread. A module in a mainframe (a SIM921 in
+        # its SIM900) talks through the mainframe, which takes the connection's lock too.
+        lock = self._locks.setdefault(binding.connection_key, threading.RLock())
+        mainframe = getattr(getattr(instrument, "adapter", None), "mainframe", None)
+        if mainframe is not None:
+            guard(mainframe, lock)
+        guard(instrument, lock)
+        self._sessions.setdefault(binding.connection_key, session_owner(instrument))
+        return instrument
+
     def close(self) -> None:
         for instrument in self._instruments.values():
             try:
@@ -318,6 +344,8 @@ class Lab:
                 pass
         self._instruments.clear()
         self._roles.clear()
+        self._sessions.clear()
+        self._locks.clear()
 
     def __enter__(self) -> Lab:
         return self

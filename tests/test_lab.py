@@ -115,3 +115,21 @@ def test_closing_the_lab_closes_every_visa_session():
         connection = getattr(adapter, "connection", None) or adapter.mainframe.adapter.connection
         with pytest.raises(pyvisa.errors.InvalidSession):
             connection.session
+
+
+def test_two_modules_of_one_mainframe_are_two_instruments_on_one_session_and_one_lock():
+    bridge = {"kind": "resistance_meter", "driver": "srs_sim921:sim921_in_mainframe", "resource": "ASRL6::INSTR",
+              "visa_library": "sim:srs_sim900.yaml", "adapter": "srs_sim921:SIM921ResistanceMeter"}
+    config = parse_lab({"name": "two bridges", "simulation": {},
+                        "roles": {"temperature": MINIMAL, "sample": {**bridge, "options": {"port": 1}},
+                                  "reference": {**bridge, "options": {"port": 2}}}})
+    with Lab(config) as lab:
+        sample, reference = lab.instrument("sample"), lab.instrument("reference")
+        assert sample is not reference  # the options name different modules
+        assert sample.adapter.port.id == 1 and reference.adapter.port.id == 2
+        mainframes = {id(sample.adapter.mainframe.adapter.connection), id(reference.adapter.mainframe.adapter.connection)}
+        assert len(mainframes) == 1  # one VISA session to the serial port
+        assert lab.exclusive("sample") is lab.exclusive("reference")  # and one lock on it
+        assert lab.role("sample").resistance() > 0  # port 1 holds the bridge on the sample
+        with pytest.raises(Exception, match="failed 4 times"):  # port 2 of the simulated mainframe is empty
+            reference.id
