@@ -7,15 +7,13 @@ import itertools
 import pytest
 from qtpy.QtCore import Qt
 
-from daclab.gui.main_window import MainWindow
 from daclab.gui.view_base import load_rows
-from daclab.lab import Lab
 from daclab.run_index import RunIndex
 from daclab.rundir import Journal, measuring
 from daclab.runner import count_rows
 from daclab.sequence import run_sequence
 from daclab.sequence_file import sequence_from_dict
-from gui_helpers import SCREEN_SIZE, save_screenshot
+from gui_helpers import save_screenshot, simulated_window
 
 RUN_TIMEOUT_MS = 60_000
 UPPER_K, LOWER_K, POINT_EVERY_K = 115.0, 70.0, 0.5
@@ -36,14 +34,8 @@ def rt_sequence(name, sample="CeH9 A"):
 
 @pytest.fixture(scope="module")
 def window(qapp, tmp_path_factory):
-    lab = Lab.open("simulated", sample="ceh9_cell1", start_K=120.0, seed=3)
-    main = MainWindow(lab, tmp_path_factory.mktemp("data"), lab_file="simulated")
-    main.resize(*SCREEN_SIZE)
-    main.show()
-    yield main
-    main.shutdown()
-    main.close()
-    lab.close()
+    with simulated_window(tmp_path_factory.mktemp("data")) as main:
+        yield main
 
 
 def stopped_mid_warming(window):

@@ -9,9 +9,8 @@ from qtpy.QtCore import Qt
 
 from daclab.gui.main_window import MainWindow
 from daclab.gui.view_base import MeasurementView
-from daclab.lab import Lab
 from daclab.runner import count_rows
-from gui_helpers import SCREEN_SIZE, save_screenshot
+from gui_helpers import save_screenshot, simulated_window
 
 SOURCE = "keithley6221"  # the 6221's device name in sim_configs
 RUN_TIMEOUT_MS = 120_000
@@ -37,14 +36,8 @@ QUICK = {
 
 @pytest.fixture(scope="module")
 def window(qapp, tmp_path_factory):
-    lab = Lab.open("simulated", sample="ceh9_cell1", start_K=120.0, seed=3)
-    main = MainWindow(lab, tmp_path_factory.mktemp("data"), lab_file="simulated")
-    main.resize(*SCREEN_SIZE)
-    main.show()
-    yield main
-    main.shutdown()
-    main.close()
-    lab.close()
+    with simulated_window(tmp_path_factory.mktemp("data")) as main:
+        yield main
 
 
 def queue_from_form(qtbot, window, kind, **changes):
