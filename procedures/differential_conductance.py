@@ -48,6 +48,7 @@ import math
 from typing import Callable
 
 import numpy as np
+from numpy.polynomial import Polynomial
 from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParameter, ListParameter
 
 from daclab.analysis import conductance, gap_fit
@@ -69,6 +70,11 @@ READING_S = 0.05  # one 2182A reading at 1 PLC through the pass-through, for the
 
 TIME, TEMPERATURE, CURRENT, BIAS = "Time (s)", "Temperature (K)", "Current (A)", "Bias (V)"
 DVDI, DIDV, NORMALISED = "dV/dI (ohm)", "dI/dV (S)", "Normalised dI/dV"
+
+
+def _polynomial_record(polynomial: Polynomial) -> dict[str, list[float]]:
+    """A numpy Polynomial as plain lists, from which ``Polynomial(**record)`` rebuilds it."""
+    return {"coef": polynomial.coef.tolist(), "domain": polynomial.domain.tolist(), "window": polynomial.window.tolist()}
 
 
 def dcon_runs(points: int, size: int) -> list[slice]:
@@ -234,15 +240,20 @@ class DifferentialConductance(TemperaturePoints, LabProcedure):
             return
         self.background = spectrum.background
         self.emit_analysis("spectrum", temperature_K=kelvin, bias_mV=spectrum.bias_mV.tolist(),
-                           conductance=spectrum.conductance_norm.tolist(), method=self.method)
+                           conductance=spectrum.conductance_norm.tolist(), method=self.method,
+                           background=_polynomial_record(spectrum.background))
         if self.fit_btk:
             self.analyse_in_background(functools.partial(self._fit, kelvin, spectrum))
 
     def restore(self, records: list[dict]) -> None:
-        """The gaps of the spectra fitted before a resume, so that the BCS fit goes on using them.
-        (A spectrum whose fit had not ended when the run stopped has no gap here.)"""
+        """The gaps of the spectra fitted before a resume, so that the BCS fit goes on using them
+        (a spectrum whose fit had not ended when the run stopped has no gap here), and the last
+        spectrum's background, so that the next spectrum's normalised column is filled."""
         self.gaps = [(record["temperature_K"], record["delta_meV"]["value"])
                      for record in records if record["kind"] == "btk" and record["success"]]
+        spectra = [record for record in records if record["kind"] == "spectrum" and "background" in record]
+        if spectra:
+            self.background = Polynomial(**spectra[-1]["background"])
 
     def _fit(self, kelvin: float, spectrum: conductance.Spectrum) -> None:
         """BTK fit of one spectrum, then BCS through the gaps so far (on the analysis thread,

@@ -294,6 +294,11 @@ def test_a_resumed_series_fits_the_bcs_gap_through_the_spectra_done_before(lab, 
     resumed.restore([record for record in first.analysis if record.get("segment") in done])
     second = runner.run(resumed, tmp_path / "series.csv", append=True)
     assert second.status == "finished"
+    # the spectrum after the resume is normalised by the background of the one before it
+    data = Results.load(str(tmp_path / "series.csv"), procedure_class=DifferentialConductance).data
+    after = data.iloc[2 * QUICK["bias_points"]:]
+    assert len(after) == QUICK["bias_points"] and np.isfinite(after["Normalised dI/dV"]).all()
+    assert after["Normalised dI/dV"][np.abs(after["Bias (V)"]) > 0.1].to_numpy() == pytest.approx(1.0, abs=0.03)
     btk = analyses(first, "btk") + analyses(second, "btk")
     assert [round(fit["temperature_K"]) for fit in btk] == [2, 40, 70]
     [bcs] = analyses(second, "gap_fit")
