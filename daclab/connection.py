@@ -45,7 +45,9 @@ guarded driver holding that same session is moved to the new one, so none is lef
 one. When the new session cannot be opened yet (the adapter still re-enumerating), the next
 exchange on that connection, of this thread or another, tries again before it sends anything.
 The instrument itself was not reset, so its state (setpoints, ranges, an armed sweep) is the
-same on the new session.
+same on the new session. A driver that has something to do on a new session defines
+``session_reopened()``, which is called once the session is replaced (the AMI 430 reads the
+welcome lines it sends on every new TCP connection, which would otherwise be taken for replies).
 """
 
 from __future__ import annotations
@@ -172,6 +174,7 @@ SESSION_SETTINGS = ("read_termination", "write_termination", "timeout", "encodin
 # share one session, so that a reopen moves them all.
 _session_settings: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _reopen_pending: weakref.WeakSet = weakref.WeakSet()  # adapters whose lost session could not be replaced yet
+_session_users: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # adapter -> the guarded drivers on it
 _registry_lock = threading.Lock()  # the two above are shared by every connection's thread
 
 
@@ -219,10 +222,20 @@ def reopen_session(adapter: Any) -> None:
         pass
     new = adapter.manager.open_resource(adapter.resource_name, **settings)
     with _registry_lock:
+        users = []
         for holder in sharing | {adapter}:
             holder.connection = new
             _session_settings[holder] = settings
             _reopen_pending.discard(holder)
+            users.extend(_session_users.get(holder, ()))
+    for user in users:  # e.g. the AMI 430, which greets every new TCP session with welcome lines
+        greet = getattr(user, "session_reopened", None)
+        if callable(greet):
+            try:
+                greet()
+            except Exception as error:  # the retry's flush drops whatever is left unread
+                fault_log.warning("%s: after reopening: %s", getattr(user, "name", type(user).__name__),
+                                  describe(error))
 
 
 def session_owner(target: Any) -> Any | None:
@@ -250,6 +263,7 @@ def _register_session(instrument: Any) -> None:
     with _registry_lock:
         if owner not in _session_settings:
             _session_settings[owner] = session_settings(owner.connection)
+        _session_users.setdefault(owner, weakref.WeakSet()).add(instrument)
 
 
 def _replace_lost_session(owner: Any | None, failure: BaseException) -> tuple[bool, str]:

@@ -30,6 +30,18 @@ def test_welcome_lines_are_read_only_when_asked():
         assert magnet.welcome == []
 
 
+def test_a_reopened_session_is_greeted_again_and_the_next_reply_is_the_reply():
+    welcome = [(None, "American Magnetics Model 430 IP Interface"), (None, "Hello.")]
+    with protocol(welcome + welcome + [("FIELD:MAG?", "1.2345678")], welcome_lines=2) as magnet:
+        magnet.welcome = []
+        magnet.session_reopened()  # what daclab.connection calls once it has a new session
+        assert magnet.welcome == ["American Magnetics Model 430 IP Interface", "Hello."]
+        assert magnet.field == pytest.approx(1.2345678)
+    with protocol([("FIELD:MAG?", "0.5")]) as magnet:  # a serial port greets no one
+        magnet.session_reopened()
+        assert magnet.field == pytest.approx(0.5)
+
+
 @pytest.mark.parametrize("name, comm, value", [
     ("field", [("FIELD:MAG?", "1.2345678")], 1.2345678),
     ("field_units", [("FIELD:UNITS?", "0")], "kG"),

@@ -102,6 +102,23 @@ def test_a_closed_connection_is_reopened_each_time_and_the_reading_returned(lab,
     assert [kind for _, kind, _ in lab.world.faults.injected] == ["closed", "closed"]
 
 
+def test_a_driver_with_something_to_do_on_a_new_session_is_told_once(lab, caplog):
+    told = {"temperature": [], "delta": []}
+    for role in told:  # the 350's session is lost, the 6221's is not
+        lab.instrument(role).session_reopened = lambda role=role: told[role].append(lab.world.clock.now())
+    lab.world.faults.add(Fault(LS350, "closed", count=1, after_s=lab.world.clock.now() + 100.0))
+    clocks.sleep(150.0)
+    lab.role("temperature").temperature()
+    assert len(told["temperature"]) == 1 and told["delta"] == []
+    # a greeting that fails is logged, and the retry goes on
+    lab.instrument("temperature").session_reopened = lambda: 1 / 0
+    lab.world.faults.add(Fault(LS350, "closed", count=1, after_s=lab.world.clock.now() + 100.0))
+    clocks.sleep(150.0)
+    with caplog.at_level(logging.WARNING, logger="daclab.faults"):
+        assert lab.role("temperature").temperature() == pytest.approx(lab.world.stage_temperature(), abs=0.01)
+    assert any("after reopening: ZeroDivisionError" in message for message in fault_messages(caplog))
+
+
 def test_the_status_reader_tries_once_but_leaves_a_live_session_for_its_next_poll(lab, caplog):
     controller = lab.role("temperature")
     controller.temperature()
