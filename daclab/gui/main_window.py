@@ -400,7 +400,9 @@ class MainWindow(QMainWindow):
     # ---- closing ------------------------------------------------------------------------
 
     def closeEvent(self, event) -> None:
-        if self.controller.is_running():
+        # asked only while the worker is alive: after shutdown() it has ended, though the queued
+        # signal that clears the running item may not have been delivered yet
+        if self.controller.is_running() and not self.controller.wait(0):
             answer = QMessageBox.question(self, "daclab", "A measurement is running. Abort it and quit?")
             if answer != QMessageBox.StandardButton.Yes:
                 event.ignore()

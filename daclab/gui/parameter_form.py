@@ -19,11 +19,17 @@ Every field a message names (by its attribute name, e.g. ``upper_K``) gets a red
 message in its tooltip; all messages are listed under the form, and Queue stays disabled until
 there are none. A number field whose default is NaN ("blank = ...") may be left empty: the step
 then leaves that parameter out, so the procedure's default applies.
+
+Under the parameters, a group that opens on a click sets the conditions that pause a step and
+retake its segment (a sequence file's ``suspend:``, :mod:`daclab.suspenders`): an instrument that
+stops answering, the temperature leaving a band, a magnet quench (offered only when the lab has
+a magnet). They are checked by the sequence loader with the step and kept for every kind.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import re
 from pathlib import Path
@@ -33,12 +39,16 @@ from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParame
 from qtpy.QtCore import Qt, Signal
 from qtpy.QtGui import QTextOption
 from qtpy.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFrame, QGridLayout, QHBoxLayout, QLabel,
-                            QLineEdit, QPushButton, QScrollArea, QSizePolicy, QTextEdit, QVBoxLayout, QWidget)
+                            QLineEdit, QPushButton, QScrollArea, QSizePolicy, QTextEdit, QToolButton, QVBoxLayout,
+                            QWidget)
 
+from daclab.lab import load_lab
 from daclab.limits import LimitError, check_choice
 from daclab.procedures.base import allowed_values
 from daclab.sequence_file import (FROM_SEQUENCE, STEP_KINDS, SequenceError, SequenceSpec, load_sequence,
                                   sequence_from_dict)
+from daclab.suspenders import KINDS as SUSPENDER_KINDS
+from daclab.suspenders import MAX_TIMEOUT_MIN
 
 # Names a physicist reads in the kind chooser, in the order of the chooser.
 KIND_LABELS = {
@@ -311,9 +321,250 @@ class _MessageBox(QTextEdit):
         self.setFixedHeight(min(self.MAX_HEIGHT, max(height, self.fontMetrics().height() + 8)))
 
 
+SUSPEND_TITLE = "Pause and retake the segment when..."
+# The conditions of daclab.suspenders the form offers, in the order they are met at the cryostat.
+SUSPEND_CONDITIONS = {"instrument": "an instrument stops answering",
+                      "temperature": "the temperature leaves a band",
+                      "magnet_quench": "the magnet quenches"}
+SUSPEND_HELP = {
+    "instrument": "When an instrument still does not answer after its retries (a few seconds), the step "
+                  "waits until it answers its identification again, then measures the interrupted segment "
+                  "again. Unchecked, such an outage ends the run in the safe state.",
+    "temperature": "When the stage temperature leaves the band (below its lower edge or above its upper "
+                   "edge, e.g. during a helium transfer), the step waits until it is back inside, then "
+                   "measures the interrupted segment again. A blank edge leaves the band open on that side.",
+    "magnet_quench": "When the magnet supply reports a quench, the step waits until the quench is over, then "
+                     "measures the interrupted segment again.",
+}
+# An instrument that was power-cycled or whose cable came loose answers again within minutes:
+# twenty leave time to walk to the rack (the figure of the suspenders' own example).
+FORM_TIMEOUTS_MIN = {"instrument": 20.0}
+BAND_EDGES = ("below_K", "above_K")  # start blank: the band is open on a side left blank
+OPTION_LABELS = {"below_K": "below", "above_K": "above"}
+_SUSPEND_NAMED = re.compile(r"\bsuspend\.(\w+)|\bthe (\w+) suspender\b")
+
+
+def suspend_condition(problem: str) -> str | None:
+    """The condition (a key of the suspend mapping) a sequence loader's problem is about, or None
+    when it is about a step or something else (a step's message names its step first)."""
+    if problem.startswith(f"{FORM_SOURCE}: step "):
+        return None
+    match = _SUSPEND_NAMED.search(problem)
+    return (match.group(1) or match.group(2)) if match else None
+
+
+def option_entry(text: str, unit: str) -> float | str | None:
+    """A condition's option as typed: None when blank (the suspenders' default applies), a number
+    (which may be followed by its unit), else the text itself, for the sequence loader to refuse
+    by name."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text.removesuffix(unit).strip())
+    except ValueError:
+        return text
+
+
+class _SuspendCondition:
+    """One condition: its checkbox and an entry per option (the time-out; the band's edges)."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.suspender = SUSPENDER_KINDS[kind]
+        self.check = QCheckBox(SUSPEND_CONDITIONS[kind])
+        self.check.setObjectName(f"suspend_{kind}")
+        self.tooltip = f"{SUSPEND_HELP[kind]}\n(suspend.{kind} of a sequence file)"
+        self.check.setToolTip(self.tooltip)
+        self.entries: dict[str, QLineEdit] = {}
+        self.tooltips: dict[str, str] = {}
+        for option in dataclasses.fields(self.suspender):
+            entry = QLineEdit()
+            entry.setObjectName(f"suspend_{kind}_{option.name}")
+            entry.setMaximumWidth(70)
+            if option.name in BAND_EDGES:
+                entry.setPlaceholderText("none")
+            else:
+                entry.setText(format_number(FORM_TIMEOUTS_MIN.get(kind, option.default)))
+            self.tooltips[option.name] = self._describe(option.name)
+            entry.setToolTip(self.tooltips[option.name])
+            entry.setEnabled(False)
+            self.entries[option.name] = entry
+        self.check.toggled.connect(self._checked)
+        self.widgets: list[QWidget] = [self.check]  # the row's widgets, hidden when not offered
+
+    def _describe(self, option: str) -> str:
+        key = f"suspend.{self.kind}.{option}"
+        if option == "timeout_min":
+            return (f"How long the step waits for this to clear; after that the run ends in the safe state.\n"
+                    f"{key}, allowed 0 to {MAX_TIMEOUT_MIN:g} min")
+        side = "lower" if option == "below_K" else "upper"
+        return f"The band's {side} edge in K; blank: none on that side.\n{key}"
+
+    def unit(self, option: str) -> str:
+        return option.rsplit("_", 1)[-1]  # the options carry their unit in their name
+
+    def _checked(self, on: bool) -> None:
+        for entry in self.entries.values():
+            entry.setEnabled(on)
+
+    @property
+    def offered(self) -> bool:
+        return not self.check.isHidden()
+
+    def offer(self, offered: bool) -> None:
+        for widget in self.widgets:
+            widget.setVisible(offered)
+
+    def options(self) -> dict[str, Any]:
+        """The options entered, each as :func:`option_entry` reads it; blank ones left out."""
+        found = {option: option_entry(entry.text(), self.unit(option)) for option, entry in self.entries.items()}
+        return {option: value for option, value in found.items() if value is not None}
+
+    def mark(self, messages: list[str]) -> None:
+        """Red border on each entry a message names (the checkbox when it names none)."""
+        marks: dict[str, list[str]] = {option: [] for option in self.entries}
+        unnamed = []
+        for message in messages:
+            named = names_in(message, self.entries)
+            for option in named:
+                marks[option].append(message)
+            if not named:
+                unnamed.append(message)
+        for option, entry in self.entries.items():
+            entry.setStyleSheet(INVALID_STYLE if marks[option] else "")
+            entry.setProperty("invalid", bool(marks[option]))
+            entry.setToolTip("\n\n".join([self.tooltips[option], *marks[option]]))
+        self.check.setStyleSheet(f"color: {ERROR_COLOUR};" if unnamed else "")
+        self.check.setProperty("invalid", bool(unnamed))
+        self.check.setToolTip("\n\n".join([self.tooltip, *unnamed]))
+
+
+class _SuspendGroup(QWidget):
+    """The conditions that pause a step and retake its segment, under a header that opens and
+    closes them (closed, the header says how many are on)."""
+
+    changed = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._lab_file: str | None = None
+        self.conditions = {kind: _SuspendCondition(kind) for kind in SUSPEND_CONDITIONS}
+        self.toggle = QToolButton()
+        self.toggle.setObjectName("suspend_toggle")
+        self.toggle.setCheckable(True)
+        self.toggle.setAutoRaise(True)
+        self.toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.toggle.setToolTip("Conditions that pause the running step: it waits until the condition clears, "
+                               "then measures the interrupted segment again (a sequence file's suspend:). "
+                               "Kept for every measurement queued from here.")
+        self.toggle.toggled.connect(self.set_open)
+        self.body = QWidget()
+        self.body.setObjectName("suspend_conditions")
+        self._lay_out_body()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.toggle)
+        layout.addWidget(self.body)
+        for condition in self.conditions.values():
+            condition.check.toggled.connect(self._edited)
+            for entry in condition.entries.values():
+                entry.textChanged.connect(self._edited)
+        self.set_open(False)
+
+    def _lay_out_body(self) -> None:
+        grid = QGridLayout(self.body)
+        grid.setContentsMargins(18, 0, 4, 2)
+        grid.setVerticalSpacing(2)
+        grid.setColumnStretch(0, 1)
+        heading = QLabel("wait at most")
+        heading.setToolTip("After this long the condition is given up on and the run ends in the safe state")
+        grid.addWidget(heading, 0, 1, 1, 2)
+        row = 1
+        for condition in self.conditions.values():
+            grid.addWidget(condition.check, row, 0)
+            timeout = condition.entries["timeout_min"]
+            unit = QLabel("min")
+            grid.addWidget(timeout, row, 1)
+            grid.addWidget(unit, row, 2)
+            condition.widgets += [timeout, unit]
+            edges = [option for option in condition.entries if option in BAND_EDGES]
+            if edges:
+                row += 1
+                band = QWidget()
+                line = QHBoxLayout(band)
+                line.setContentsMargins(22, 0, 0, 0)
+                for option in edges:
+                    line.addWidget(QLabel(OPTION_LABELS[option]))
+                    line.addWidget(condition.entries[option])
+                    line.addWidget(QLabel(condition.unit(option)))
+                    line.addSpacing(6)
+                line.addStretch(1)
+                grid.addWidget(band, row, 0, 1, 3)
+                condition.widgets.append(band)
+            row += 1
+
+    # ---- state ----------------------------------------------------------------------------
+
+    def is_open(self) -> bool:
+        return self.body.isVisibleTo(self)
+
+    def set_open(self, opened: bool) -> None:
+        self.body.setVisible(opened)
+        self.toggle.setArrowType(Qt.ArrowType.DownArrow if opened else Qt.ArrowType.RightArrow)
+        if self.toggle.isChecked() != opened:
+            self.toggle.setChecked(opened)
+        self._show_summary()
+
+    def condition(self, kind: str) -> _SuspendCondition:
+        return self.conditions[kind]
+
+    def set_lab(self, lab_file: str) -> None:
+        """Offer only the conditions the lab has a role for (no quench without a magnet); when
+        the lab cannot be read, all (the sequence check names the lab's problem)."""
+        if lab_file == self._lab_file:
+            return
+        self._lab_file = lab_file
+        try:
+            kinds = {role.kind for role in load_lab(lab_file).roles.values()}
+        except (OSError, ValueError, TypeError):
+            kinds = None
+        for condition in self.conditions.values():
+            needs = condition.suspender.role_kind
+            condition.offer(kinds is None or not needs or needs in kinds)
+        self._show_summary()
+
+    def spec(self) -> dict[str, dict[str, Any]]:
+        """The suspend mapping of a sequence: the checked conditions the lab offers."""
+        return {kind: condition.options() for kind, condition in self.conditions.items()
+                if condition.offered and condition.check.isChecked()}
+
+    def mark(self, messages: list[str]) -> None:
+        """Mark what the sequence loader's ``messages`` name; open the group when there are any."""
+        by_kind: dict[str, list[str]] = {kind: [] for kind in self.conditions}
+        for message in messages:
+            kind = suspend_condition(message)
+            if kind in by_kind:
+                by_kind[kind].append(message)
+        for kind, condition in self.conditions.items():
+            condition.mark(by_kind[kind])
+        if messages:
+            self.set_open(True)
+
+    def _edited(self, *_args) -> None:
+        self._show_summary()
+        self.changed.emit()
+
+    def _show_summary(self) -> None:
+        on = len(self.spec())
+        self.toggle.setText(SUSPEND_TITLE + ("" if self.is_open() or not on else f" ({on} on)"))
+
+
 class ParameterForm(QWidget):
-    """A step kind, its parameters with units, defaults and ranges, checked on every edit; Queue
-    sends the one-step sequence, "Load sequence file..." a whole file (both as
+    """A step kind, its parameters with units, defaults and ranges, checked on every edit, and
+    the conditions that pause it (:attr:`suspend_group`, the same for every kind); Queue sends
+    the one-step sequence, "Load sequence file..." a whole file (both as
     :class:`~daclab.sequence_file.SequenceSpec` through :attr:`queue_requested`)."""
 
     validity_changed = Signal(bool)
@@ -331,6 +582,7 @@ class ParameterForm(QWidget):
         self._quiet = False  # set while many inputs change at once: check once at the end
         self._last_folder = str(Path.cwd())
         self._build_ui()
+        self.suspend_group.set_lab(self._lab_file)
         self.set_kind(kind)
 
     # ---- layout ---------------------------------------------------------------------------
@@ -352,6 +604,12 @@ class ParameterForm(QWidget):
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         layout.addWidget(self.scroll, 1)
+
+        # outside the scrolled page of the kind: its header stays in sight, its entries stay
+        # with every kind
+        self.suspend_group = _SuspendGroup()
+        self.suspend_group.changed.connect(self._edited)
+        layout.addWidget(self.suspend_group)
 
         self.error_box = _MessageBox()
         self.error_box.setObjectName("errors")
@@ -465,6 +723,7 @@ class ParameterForm(QWidget):
         synthesis_date); a key whose value is None or NaN is unknown and left out."""
         self._lab_file = lab_file
         self._sample = {key: value for key, value in sample.items() if value is not None and not _is_nan(value)}
+        self.suspend_group.set_lab(lab_file)
         self.validate()
 
     def sequence(self, name: str | None = None) -> SequenceSpec:
@@ -477,8 +736,11 @@ class ParameterForm(QWidget):
         if name is None:
             sample_name = self._sample.get("name")
             name = KIND_LABELS.get(self._kind, self._kind) + (f" ({sample_name})" if sample_name else "")
-        return {"name": name, "lab": self._lab_file, "sample": dict(self._sample),
-                "steps": [{self._kind: values}]}
+        data = {"name": name, "lab": self._lab_file, "sample": dict(self._sample), "steps": [{self._kind: values}]}
+        suspend = self.suspend_group.spec()
+        if suspend:
+            data["suspend"] = suspend
+        return data
 
     # ---- checking -------------------------------------------------------------------------
 
@@ -487,7 +749,8 @@ class ParameterForm(QWidget):
 
     def errors(self) -> list[str]:
         """The problems, one a line, each naming the parameter, its value and what is allowed
-        (without the "form: step 1 (kind): " the sequence engine puts in front)."""
+        (without the "form: step 1 (kind): " the sequence engine puts in front); those of the
+        pause conditions name their key (e.g. ``suspend.temperature``)."""
         return list(self._errors)
 
     def invalid_fields(self) -> set[str]:
@@ -495,15 +758,22 @@ class ParameterForm(QWidget):
         return {name for name, field in self._inputs.items() if field.widget.property("invalid")}
 
     def validate(self) -> bool:
-        """Check every field, then the whole step; mark, list, enable Queue. True when valid."""
+        """Check every field, then the whole step and its pause conditions; mark, list, enable
+        Queue. True when valid."""
         values, problems = self._read_inputs()
-        if not problems:  # a step check on a refused entry's default would blame the wrong field
-            try:
-                sequence_from_dict(self._sequence_data(values, None), source=FORM_SOURCE)
-            except SequenceError as error:
-                for problem in error.problems:
-                    message = self._without_source(problem)
+        fields_refused = bool(problems)
+        suspend_problems: list[str] = []
+        try:
+            sequence_from_dict(self._sequence_data(values, None), source=FORM_SOURCE)
+        except SequenceError as error:
+            for problem in error.problems:
+                message = self._without_source(problem)
+                if suspend_condition(problem) is not None:
+                    suspend_problems.append(message)
+                elif not fields_refused:  # a step check on a refused entry's default would blame the wrong field
                     problems.append((message, names_in(message, self._inputs)))
+        self.suspend_group.mark(suspend_problems)
+        problems += [(message, []) for message in suspend_problems]
         marks: dict[str, list[str]] = {name: [] for name in self._inputs}
         for message, names in problems:
             for name in names:
@@ -575,4 +845,5 @@ class ParameterForm(QWidget):
         return spec
 
 
-__all__ = ["ParameterForm", "KIND_LABELS", "step_parameters", "format_number", "names_in"]
+__all__ = ["ParameterForm", "KIND_LABELS", "SUSPEND_CONDITIONS", "step_parameters", "format_number", "names_in",
+           "suspend_condition", "option_entry"]
