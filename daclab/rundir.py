@@ -181,6 +181,11 @@ def read_identity(run_dir: str | Path) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
 
 
+def sample_name(identity: dict[str, Any]) -> str:
+    """The sample's name in a run's identity (read_identity), "" when it names none."""
+    return str((identity.get("sample") or {}).get("name") or "")
+
+
 _APPEND_LOCK = threading.Lock()
 
 

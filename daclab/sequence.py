@@ -235,7 +235,7 @@ def journal_state(journal: Journal) -> JournalState:
 def _run_steps(spec: SequenceSpec, run_dir: Path, simulation: dict | None, first_step: int,
                done_segments: set[str], should_stop: Callable[[], bool], progress: ProgressCallback | None,
                report: bool, lab: Lab | None = None, on_event: EventCallback | None = None,
-               restored: list[dict] = ()) -> SequenceOutcome:
+               restored: list[dict] | None = None) -> SequenceOutcome:
     journal = Journal(run_dir)
     outcomes: list[runner.RunOutcome] = []
     status, error = "finished", None
@@ -249,7 +249,7 @@ def _run_steps(spec: SequenceSpec, run_dir: Path, simulation: dict | None, first
                 resuming = step.index == first_step and bool(done_segments)
                 if resuming:
                     procedure.done_segments = set(done_segments)
-                    procedure.restore(list(restored))
+                    procedure.restore(list(restored or []))
                 journal.append("step start", step=step.index, kind=step.kind, file=path.name, resumed=resuming)
                 if on_event is not None:
                     on_event(step, "step start", {"run_dir": run_dir, "data_path": path, "resumed": resuming})

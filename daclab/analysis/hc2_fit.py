@@ -352,14 +352,19 @@ def best_scale_over_tc(temperature, values, shape: Callable[[np.ndarray], np.nda
 
 def _covariance(jacobian: np.ndarray, residuals: np.ndarray) -> np.ndarray:
     """(J^T J)^-1 * sum(r^2)/(n - p): the parameter covariance at the least-squares minimum."""
-    n, p = jacobian.shape
+    return _covariance_from_normal(jacobian.T @ jacobian, float(residuals @ residuals), jacobian.shape[0])
+
+
+def _covariance_from_normal(normal: np.ndarray, cost: float, n: int) -> np.ndarray:
+    """_covariance from the normal matrix J^T J and the sum of squares of n residuals."""
+    p = normal.shape[0]
     if n <= p:
         return np.full((p, p), np.nan)
     try:
-        inverse = np.linalg.inv(jacobian.T @ jacobian)
+        inverse = np.linalg.inv(normal)
     except np.linalg.LinAlgError:
         return np.full((p, p), np.nan)
-    return inverse * (np.sum(residuals**2) / (n - p))
+    return inverse * (cost / (n - p))
 
 
 def _stderrs(covariance: np.ndarray) -> list[float]:
@@ -447,7 +452,8 @@ def least_squares_fixed_curve(temperature, field, curve: ReducedCurve, start: tu
         normal = _normal_equations(hc2, tc, trial_t, trial_shape, trial_slope, residuals)
         damping = max(damping / 10.0, 1e-12)
     n00, n01, n11 = normal[:3]
-    return CurveFit(hc2, tc, _covariance_2x2(n00, n01, n11, cost, field.size), residuals, success, message)
+    return CurveFit(hc2, tc, _covariance_from_normal(np.array([[n00, n01], [n01, n11]]), cost, field.size),
+                    residuals, success, message)
 
 
 def _normal_equations(hc2, tc, t, shape, slope, residuals) -> tuple[float, float, float, float, float]:
@@ -456,15 +462,6 @@ def _normal_equations(hc2, tc, t, shape, slope, residuals) -> tuple[float, float
     c = -hc2 / tc
     return (float(shape.dot(shape)), c * float(shape.dot(log_slope)), c * c * float(log_slope.dot(log_slope)),
             float(shape.dot(residuals)), c * float(log_slope.dot(residuals)))
-
-
-def _covariance_2x2(n00: float, n01: float, n11: float, cost: float, n: int) -> np.ndarray:
-    """(J^T J)^-1 * sum(r^2)/(n - 2) from the elements of J^T J, as _covariance does for any size."""
-    det = n00 * n11 - n01 * n01
-    if n <= 2 or not (det != 0 and math.isfinite(det)):
-        return np.full((2, 2), np.nan)
-    scale = cost / (n - 2) / det
-    return np.array([[n11 * scale, -n01 * scale], [-n01 * scale, n00 * scale]])
 
 
 def _fit_fixed_curve(temperature, field, model: str, curve: ReducedCurve,

@@ -29,7 +29,7 @@ from qtpy.QtCore import QObject, Signal
 from daclab.gui import events
 from daclab.gui.parameter_form import FORM_SOURCE
 from daclab.gui.view_base import load_rows
-from daclab.rundir import Journal, RunBusyError, read_identity
+from daclab.rundir import Journal, RunBusyError, read_identity, sample_name
 from daclab.sequence import WrongLabError, journal_state, resume, run_sequence
 from daclab.sequence_file import SequenceSpec
 
@@ -200,12 +200,12 @@ class RunController(QObject):
         """The worker thread: one item, start to end; nothing here may raise."""
         steps: dict[int, events.StepInfo] = {}
         percent: dict[int, float] = {}  # "progress" comes just before each "eta"
-        sample_name = item.spec.sample.name if item.spec is not None else _sample_name(item.resume_of)
+        sample = item.spec.sample.name if item.spec is not None else _sample_name(item.resume_of)
 
         def on_event(step, topic: str, record: Any) -> None:
             if topic == "step start":
                 info = events.StepInfo(Path(record["run_dir"]), step.index, step.kind, dict(step.own_parameters()),
-                                       Path(record["data_path"]), sample_name)
+                                       Path(record["data_path"]), sample)
                 steps[step.index] = info
                 item.run_dir = info.run_dir
                 self._events.append(events.StepStarted(info))
@@ -262,7 +262,7 @@ class RunController(QObject):
 def _sample_name(run_dir: Path | None) -> str:
     """The sample's name as a run folder's run.json has it ("" when it has none)."""
     try:
-        return str((read_identity(run_dir).get("sample") or {}).get("name") or "")
+        return sample_name(read_identity(run_dir))
     except (OSError, ValueError, AttributeError, TypeError):  # no folder or a damaged run.json: resume will say
         return ""
 

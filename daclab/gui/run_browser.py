@@ -29,7 +29,7 @@ from qtpy.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderVi
 
 from daclab.gui.events import StepInfo
 from daclab.run_index import STEP_STATUSES, RunIndex, RunIndexError
-from daclab.rundir import INDEX_NAME, SEQUENCE_NAME, Journal, read_identity, step_file_name
+from daclab.rundir import INDEX_NAME, SEQUENCE_NAME, Journal, read_identity, sample_name, step_file_name
 from daclab.sequence_file import FROM_SEQUENCE, STEP_KINDS, load_sequence
 
 COLUMNS = ("Started", "Sequence", "Sample", "Cell", "Pressure", "Steps", "Status", "Results")
@@ -58,7 +58,7 @@ def run_steps(run_dir: str | Path) -> list[StepInfo]:
     identity = read_identity(run_dir)
     if not identity:
         raise FileNotFoundError(f"{run_dir}: no run.json; not a run folder")
-    sample_name = str((identity.get("sample") or {}).get("name") or "")
+    name = sample_name(identity)
     planned = identity.get("steps")
     if not isinstance(planned, list) or not planned:
         spec = load_sequence(run_dir / SEQUENCE_NAME)
@@ -71,7 +71,7 @@ def run_steps(run_dir: str | Path) -> list[StepInfo]:
             continue
         parameters = {name: value for name, value in (entry.get("parameters") or {}).items()
                       if name not in FROM_SEQUENCE}
-        steps.append(StepInfo(run_dir, int(entry["step"]), str(entry["kind"]), parameters, data_path, sample_name))
+        steps.append(StepInfo(run_dir, int(entry["step"]), str(entry["kind"]), parameters, data_path, name))
     return steps
 
 
