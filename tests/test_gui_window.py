@@ -109,8 +109,12 @@ def test_the_abort_button_stops_the_run_and_leaves_the_source_safe(qtbot, window
     def measuring():
         nonlocal view
         window.tick()
+        if not window.views:
+            return False
         view = newest_view(window)
-        return view.step.kind == "critical_current" and count_rows(view.step.data_path) > 20
+        # the view comes with the step's start, a moment before its data file is created
+        return view.step.kind == "critical_current" and view.step.data_path.exists() \
+            and count_rows(view.step.data_path) > 20
 
     qtbot.waitUntil(measuring, timeout=RUN_TIMEOUT_MS)
     assert window.queue_panel.abort_button.isEnabled()
