@@ -254,6 +254,8 @@ class _JournalFacts:
                 started = started or event.get("time")
             elif kind == "sequence end":
                 ended, status = event.get("time"), event.get("status") or "unknown"
+            elif kind == "sequence resume":  # the end written before it was not the last word
+                ended = status = None
             elif not isinstance(number, int):
                 continue
             elif kind == "step start":

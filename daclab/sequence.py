@@ -251,6 +251,7 @@ def _run_steps(spec: SequenceSpec, run_dir: Path, simulation: dict | None, first
                     procedure.done_segments = set(done_segments)
                     procedure.restore(list(restored or []))
                 journal.append("step start", step=step.index, kind=step.kind, file=path.name, resumed=resuming)
+                _record(run_dir, running=True)  # the run browser shows the step running from its start
                 if on_event is not None:
                     on_event(step, "step start", {"run_dir": run_dir, "data_path": path, "resumed": resuming})
                 log.info("step %d/%d: %s -> %s", step.index, len(spec.steps), step.kind, path.name)

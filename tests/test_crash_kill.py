@@ -281,7 +281,9 @@ def assert_index_consistent(root: Path, final: bool = False, static: bool = Fals
     the rebuild. ``static``: the folders did not change while the index was written, so each run
     listed must be exactly as rebuilt; otherwise a killed run may lack what came after its last
     record (the step in flight, the report), and reads "interrupted" (never "running": no
-    process measures into it any more)."""
+    process measures into it any more). A step is recorded at its start and at its end, so the
+    last step listed may be the one in flight when the run was killed: "interrupted", with the
+    points it had then."""
     path = root / INDEX_NAME
     if not path.exists():
         assert not final
@@ -304,16 +306,25 @@ def assert_index_consistent(root: Path, final: bool = False, static: bool = Fals
     by_step = {(row["run_dir"], row["step"]): row for row in rebuilt}
     statuses = {row["run_dir"]: row["sequence_status"] for row in rebuilt}
     recorded: dict[str, set[int]] = {}
+    in_flight: dict[str, int] = {}
     for row in listed:
         expected = by_step[(row["run_dir"], row["step"])]
         recorded.setdefault(row["run_dir"], set()).add(row["step"])
         if static:
             assert row == expected
-        else:
-            assert row["sequence_status"] in (statuses[row["run_dir"]], "interrupted"), row
-            assert row["status"] == "finished" and _identity(row) == _identity(expected), row
+            continue
+        assert row["sequence_status"] in (statuses[row["run_dir"]], "interrupted"), row
+        if row["status"] == "finished":
+            assert _identity(row) == _identity(expected), row
+        else:  # recorded at its start: what it was then
+            assert row["status"] == "interrupted" and row["ended"] is None, row
+            assert {k: row[k] for k in ("kind", "file", "started", "sample")} == \
+                {k: expected[k] for k in ("kind", "file", "started", "sample")}, row
+            assert row["points"] is None or row["points"] <= expected["points"], row  # None: no file yet
+            in_flight[row["run_dir"]] = row["step"]
     for run, steps in recorded.items():
         assert steps == set(range(1, len(steps) + 1)), f"{run}: a half entry, steps {steps}"
+        assert in_flight.get(run, max(steps)) == max(steps), f"{run}: a step in flight before the last"
 
 
 def _identity(row: dict) -> dict:

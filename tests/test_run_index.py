@@ -299,6 +299,23 @@ def test_interrupted_step(tmp_path):
         assert measurements(index, status="interrupted") == [("CeH9", "field_series", "interrupted")]
 
 
+def test_a_run_being_resumed_is_no_longer_shown_with_the_end_it_had(tmp_path):
+    """An aborted run whose journal says 'sequence resume' after its 'sequence end' goes on: it
+    is running while the engine holds it, interrupted if the resume died too."""
+    run_dir = make_run(tmp_path, "resumed", sequence_status="aborted", steps=[
+        rt_step("2026-10-01T20:00:00+00:00", "2026-10-01T22:00:00+00:00", 200.0, status="aborted")])
+    assert read_run(run_dir).status == "aborted"
+    journal = Journal(run_dir)
+    journal.append("sequence resume", step=1, done_segments=["cooling leg"])
+    journal.append("step start", step=1, kind="rt_sweep", file="01_rt_sweep.csv")
+    assert (read_run(run_dir, running=True).status, read_run(run_dir, running=True).steps[0].status) == (
+        "running", "running")
+    assert read_run(run_dir).status == "interrupted"
+    journal.append("step end", step=1, status="finished", points=3, error=None)
+    journal.append("sequence end", status="finished", error=None)
+    assert read_run(run_dir).status == "finished"
+
+
 def test_torn_last_journal_line(tmp_path):
     """The process died while writing 'step end': the half line is ignored, the step is interrupted."""
     run_dir = make_run(tmp_path, "torn", sequence_status=None, steps=[

@@ -18,6 +18,7 @@ from pymeasure.experiment import Results
 from daclab import cli
 from daclab.procedures.critical_current import CriticalCurrent
 from daclab.procedures.rt_sweep import RTSweep
+from daclab.run_index import RunIndex, read_run
 from daclab.runner import count_rows
 from daclab.rundir import IDENTITY_NAME, SEQUENCE_NAME, Journal, step_files
 from daclab.lab import Lab
@@ -130,8 +131,20 @@ def test_a_cooling_warming_pair_cut_by_a_stop_is_paired_after_the_resume(sequenc
     first = run_sequence(load_sequence(sequence_file), out=tmp_path, should_stop=stop_while_warming,
                          simulation={"sample": "ceh9_cell1", "seed": 4}, report=False)
     assert first.status == "aborted"
-    second = resume(first.run_dir, report=False, should_stop=lambda: len(step_files(first.run_dir)) > 1)
+    assert read_run(first.run_dir).status == "aborted"
+    seen_while_resuming = []
+
+    def until_step_two():  # asked at every point of the resumed step: what does the index say meanwhile?
+        if not seen_while_resuming:
+            with RunIndex.at(tmp_path) as index:
+                seen_while_resuming.extend((row["step"], row["status"]) for row in index.runs())
+            seen_while_resuming.append(read_run(first.run_dir).status)
+        return len(step_files(first.run_dir)) > 1
+
+    second = resume(first.run_dir, report=False, should_stop=until_step_two)
     assert second.steps[0].status == "finished"
+    # from the resume's start, not from its first step's end, the run is shown as running again
+    assert seen_while_resuming == [(1, "running"), "running"]
     step1 = [e["record"] for e in Journal(first.run_dir).events() if e["event"] == "analysis" and e["step"] == 1]
     cooling, warming = ([r for r in step1 if r["kind"] == "tc" and r["direction"] == direction]
                         for direction in ("cooling", "warming"))
