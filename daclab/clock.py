@@ -31,10 +31,18 @@ class Clock:
     def sleep(self, seconds: float) -> None:
         raise NotImplementedError
 
+    def own_time(self) -> float:
+        """A time line for timing what this thread does (how long one reply took): it moves with
+        the clock while this thread waits or works, not while only other threads wait."""
+        raise NotImplementedError
+
 
 class RealClock(Clock):
     def now(self) -> float:
         return time.monotonic()
+
+    def own_time(self) -> float:
+        return time.monotonic()  # real time passes for every thread alike
 
     def timestamp(self) -> float:
         return time.time()
@@ -59,6 +67,7 @@ class VirtualClock(Clock):
         self._start_epoch = time.time() if start_epoch is None else float(start_epoch)
         self.speedup = speedup
         self._lock = threading.Lock()
+        self._waited = threading.local()  # virtual seconds each thread has slept on this clock
 
     def now(self) -> float:
         with self._lock:
@@ -79,6 +88,12 @@ class VirtualClock(Clock):
         if math.isfinite(self.speedup):
             time.sleep(seconds / self.speedup)
         self.advance(seconds)
+        self._waited.seconds = self.own_time() + seconds
+
+    def own_time(self) -> float:
+        # Virtual time jumps when any thread waits: a status read on the window's thread would
+        # otherwise seem to take the minutes a measurement thread slept meanwhile.
+        return getattr(self._waited, "seconds", 0.0)
 
 
 _current: Clock = RealClock()

@@ -356,12 +356,13 @@ def _checked(target: Any, method_name: str, method, args, kwargs):
     # timed where a message meets the connection itself (not a channel or a mainframe's module)
     timed = (method_name in ("write", "read") and getattr(target, "parent", None) is None
              and hasattr(getattr(target, "adapter", None), "connection"))
-    started = clocks.current().now() if timed else 0.0
+    started = clocks.current().own_time() if timed else 0.0
     result = method(*args, **kwargs)
-    if timed and clocks.current().now() - started > SLOW_REPLY_S:
+    took = clocks.current().own_time() - started if timed else 0.0
+    if took > SLOW_REPLY_S:
         _count_fault()
         fault_log.warning("%s: %r: slow instrument, %.3g s for one %s", getattr(target, "name", type(target).__name__),
-                          target._last_command, clocks.current().now() - started, method_name)
+                          target._last_command, took, method_name)
     if method_name == "read":
         check_format(target, target._last_command, result)
     elif method_name == "values":

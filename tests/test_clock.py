@@ -67,3 +67,19 @@ def test_poll_until_returns_the_first_true_value_and_waits_on_the_clock():
         assert clock.now() == 3.0  # the last wait is cut to the deadline
     finally:
         clocks.use(previous)
+
+
+def test_own_time_moves_with_this_threads_waits_only():
+    clock = clocks.VirtualClock()
+    clock.sleep(5.0)
+    other = threading.Thread(target=clock.sleep, args=(600.0,))
+    other.start()
+    other.join()
+    assert clock.now() == pytest.approx(605.0)
+    assert clock.own_time() == pytest.approx(5.0)  # the other thread's 600 s are not this thread's
+    clock.sleep(1.0)
+    assert clock.own_time() == pytest.approx(6.0)
+    real = clocks.RealClock()
+    before = real.own_time()
+    real.sleep(0.01)
+    assert real.own_time() - before >= 0.01

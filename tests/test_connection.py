@@ -182,6 +182,28 @@ def test_a_slow_reply_costs_lab_time_and_is_logged(lab, caplog):
     assert "slow instrument" in record.message and "KRDG? A" in record.message
 
 
+def test_lab_time_that_another_thread_waits_during_a_reply_is_not_a_slow_reply(lab, caplog, monkeypatch):
+    """The window's status read may run while the measurement thread sleeps through a pulse
+    period: virtual time jumps, but the reply was not slow."""
+    controller = lab.role("temperature")
+    controller.temperature()
+    connection = controller.adapter.connection
+    plain_read = connection.read
+
+    def read_while_another_thread_waits(*args, **kwargs):
+        waiting = threading.Thread(target=lab.world.clock.sleep, args=(120.0,))
+        waiting.start()
+        waiting.join()
+        return plain_read(*args, **kwargs)
+
+    monkeypatch.setattr(connection, "read", read_while_another_thread_waits)
+    start = lab.world.clock.now()
+    with caplog.at_level(logging.WARNING, logger="daclab.faults"):
+        assert math.isfinite(controller.temperature())
+    assert lab.world.clock.now() - start >= 120.0
+    assert fault_records(caplog) == []
+
+
 def test_fault_settings_out_of_range_are_refused_with_name_and_range():
     with pytest.raises(ValueError, match=r"lasts = 0 must be at least 1"):
         Fault(LS350, "disconnect", lasts=0)

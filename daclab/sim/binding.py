@@ -236,8 +236,8 @@ def _wrap_match(device, twin: Twin) -> None:
                 raise pyvisa.errors.VisaIOError(constants.StatusCode.error_timeout)
             device._reply_lost = True  # a query lost: its read times out
             return NoResponse
-        if kind == "slow":
-            world.clock.advance(fault.delay_s)
+        if kind == "slow":  # the thread that asked waits for the reply
+            world.clock.sleep(fault.delay_s)
         if _RECORDERS:
             message = (device.name, query.decode("ascii", errors="replace"))
             for messages in _RECORDERS:
