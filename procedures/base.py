@@ -395,15 +395,17 @@ class LabProcedure(Procedure):
         self.emit("analysis", record)
         return record
 
-    def analyse_in_background(self, work: Callable[[], None]) -> None:
+    def analyse_in_background(self, work: Callable[[], None], segment: str | None = None) -> None:
         """Run ``work`` (a fit of data already taken, which emits its own analysis records and
         logs its own failures) on the procedure's analysis thread, after the work asked for
         before it. Returns at once: the measurement goes on while it runs. Give ``work`` copies
-        of the data it fits, since the measurement keeps appending to its own lists."""
+        of the data it fits, since the measurement keeps appending to its own lists. Its records
+        belong to the segment being measured, or to ``segment`` (data of a segment done before)."""
         if self._analysis_thread is None:
             self._analysis_thread = BackgroundFit(self._run_work, name=f"{type(self).__name__} analysis")
         self._analysis_requests += 1  # a key of its own: every request is done, none replaced by a newer one
-        self._analysis_thread.submit((self._segment, work), key=self._analysis_requests)
+        self._analysis_thread.submit((segment if segment is not None else self._segment, work),
+                                     key=self._analysis_requests)
 
     def _run_work(self, request: tuple[str | None, Callable[[], None]]) -> None:
         """On the analysis thread: the work's records belong to the segment that asked for it."""

@@ -77,6 +77,12 @@ def _polynomial_record(polynomial: Polynomial) -> dict[str, list[float]]:
     return {"coef": polynomial.coef.tolist(), "domain": polynomial.domain.tolist(), "window": polynomial.window.tolist()}
 
 
+def _spectrum_of(record: dict) -> conductance.Spectrum:
+    """The processed spectrum a 'spectrum' analysis record holds (bias, normalised dI/dV, background)."""
+    return conductance.Spectrum(np.asarray(record["bias_mV"], dtype=float),
+                                np.asarray(record["conductance"], dtype=float), Polynomial(**record["background"]))
+
+
 def dcon_runs(points: int, size: int) -> list[slice]:
     """Consecutive slices of at most ``size`` points covering ``points``; none of one point
     (a DCON run needs a start and a stop: a lone last point joins the run before it)."""
@@ -114,6 +120,7 @@ class DifferentialConductance(TemperaturePoints, LabProcedure):
         self.temperature_list: list[float] = []
         self.background = None  # dI/dV background (Polynomial, S against junction V) of the last spectrum
         self.gaps: list[tuple[float, float]] = []  # (temperature K, Delta meV) of the successful BTK fits
+        self._unfitted: list[tuple[str, float, conductance.Spectrum]] = []  # restored spectra still to fit
 
     # ---- checks and plan ------------------------------------------------------------------
 
@@ -147,6 +154,9 @@ class DifferentialConductance(TemperaturePoints, LabProcedure):
     # ---- the measurement ------------------------------------------------------------------
 
     def acquire(self) -> None:
+        for segment, kelvin, spectrum in self._unfitted:  # fitted while the next spectra are measured
+            self.analyse_in_background(functools.partial(self._fit, kelvin, spectrum), segment=segment)
+        self._unfitted = []
         controller = self.role("temperature")
         source = self.role(METHOD_ROLES[self.method])
         biases = self.bias_currents()
@@ -246,14 +256,18 @@ class DifferentialConductance(TemperaturePoints, LabProcedure):
             self.analyse_in_background(functools.partial(self._fit, kelvin, spectrum))
 
     def restore(self, records: list[dict]) -> None:
-        """The gaps of the spectra fitted before a resume, so that the BCS fit goes on using them
-        (a spectrum whose fit had not ended when the run stopped has no gap here), and the last
-        spectrum's background, so that the next spectrum's normalised column is filled."""
+        """The gaps of the spectra fitted before a resume, so that the BCS fit goes on using them,
+        and the last spectrum's background, so that the next spectrum's normalised column is
+        filled. A spectrum whose BTK fit had not ended when the run stopped (its record is
+        there, its fit's is not) is fitted again from its record once the run goes on."""
         self.gaps = [(record["temperature_K"], record["delta_meV"]["value"])
                      for record in records if record["kind"] == "btk" and record["success"]]
         spectra = [record for record in records if record["kind"] == "spectrum" and "background" in record]
         if spectra:
             self.background = Polynomial(**spectra[-1]["background"])
+        fitted = {record.get("segment") for record in records if record["kind"] == "btk"}
+        self._unfitted = [(record.get("segment"), record["temperature_K"], _spectrum_of(record))
+                          for record in spectra if record.get("segment") not in fitted] if self.fit_btk else []
 
     def _fit(self, kelvin: float, spectrum: conductance.Spectrum) -> None:
         """BTK fit of one spectrum, then BCS through the gaps so far (on the analysis thread,

@@ -12,6 +12,7 @@ from daclab.analysis import gap_fit
 from daclab.lab import Lab
 from daclab.limits import LimitError
 from daclab.procedures.differential_conductance import DCON, STEPS, DifferentialConductance, dcon_runs
+from daclab.rundir import Journal
 from daclab.sim import Fault
 from daclab.sim.binding import recording_commands
 from daclab.connection import DEFAULT_POLICY
@@ -303,3 +304,36 @@ def test_a_resumed_series_fits_the_bcs_gap_through_the_spectra_done_before(lab, 
     assert [round(fit["temperature_K"]) for fit in btk] == [2, 40, 70]
     [bcs] = analyses(second, "gap_fit")
     assert bcs["delta_meV"] == [fit["delta_meV"]["value"] for fit in btk]
+
+
+def test_a_spectrum_whose_fit_was_cut_off_by_the_stop_is_fitted_when_the_series_goes_on(lab, tmp_path):
+    """The run died after the 40 K spectrum was recorded but before its BTK fit was: the
+    journal holds the spectrum and no fit. The resumed series fits it from its record, under
+    its own segment, and the BCS fit uses all three gaps."""
+    done = []
+
+    def on_event(topic, record):
+        if topic == "segment" and record["state"] == "done":
+            done.append(record["key"])
+
+    series = dict(method=STEPS, temperatures_K="2, 40, 70", thermalise_s=3000.0,
+                  series_resistance_ohm=lab.world.sample.spreading_resistance_ohm)
+    first, _, _ = run(lab, tmp_path / "series.csv", on_event=on_event, should_stop=lambda: len(done) == 2, **series)
+    journal = Journal(tmp_path)
+    for record in first.analysis:  # what the journal kept: the 40 K fit never got there
+        if record.get("segment") in done and not (record["kind"] == "btk" and record["segment"] == "40 K"):
+            journal.append("analysis", step=1, record=record)
+    kept = [event["record"] for event in journal.events()]
+    assert sorted((r["segment"], r["kind"]) for r in kept) == [("2 K", "btk"), ("2 K", "spectrum"),
+                                                                ("40 K", "spectrum")]
+    resumed = DifferentialConductance(lab=lab, **{**QUICK, **series})
+    resumed.done_segments = set(done)
+    resumed.restore(kept)
+    second = runner.run(resumed, tmp_path / "series.csv", append=True)
+    assert second.status == "finished"
+    refit = [fit for fit in analyses(second, "btk") if fit["segment"] == "40 K"]
+    [lost] = [fit for fit in analyses(first, "btk") if fit["segment"] == "40 K"]
+    assert len(refit) == 1 and refit[0]["success"]
+    assert refit[0]["delta_meV"]["value"] == pytest.approx(lost["delta_meV"]["value"], rel=1e-6)
+    [bcs] = analyses(second, "gap_fit")
+    assert sorted(round(t) for t in bcs["temperature_K"]) == [2, 40, 70]
