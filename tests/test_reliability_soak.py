@@ -7,6 +7,8 @@ The step must finish, every fault must be in the run's log, no point may be lost
 not flagged must agree with the clean run within the noise, and the twins must end safe.
 """
 
+from pathlib import Path
+
 import pytest
 
 from daclab.sequence_file import sequence_from_dict
@@ -36,6 +38,8 @@ STEPS = {
                                                   "max_current_A": 0.02, **FAST}}, "ceh9_cell1", 20.0),
     "aging": ({"aging": {**RT, "upper_K": 180.0, "lower_K": 150.0, "visits": 2, "interval_days": 1.0,
                          "resistance_path": "bridge921", "direction": "cooling"}}, "lah10_aging", 180.0),
+    "field_series, Cryomagnetics 4G": ({"field_series": {**RT, "fields_T": "0, 4", "field_rate_T_per_min": 0.5,
+                                                         "direction": "cooling"}}, "ceh9_cell1", 112.0),
     "set_temperature": ({"set_temperature": {"setpoint_K": 80.0, "rate_K_per_min": 1.0, "log_every_s": 5.0}},
                         "ceh9_cell1", 100.0),
     "set_field": ({"set_field": {"field_T": 2.0, "rate_T_per_min": 0.5, "log_every_s": 10.0}}, "ceh9_cell1", 100.0),
@@ -43,18 +47,24 @@ STEPS = {
 }
 
 
+# the example lab with the magnet on a 4G supply; every other case runs in the built-in lab
+LABS = {"field_series, Cryomagnetics 4G": Path(__file__).parents[1] / "examples" / "labs" / "simulated_4g.yaml"}
+
+
 @pytest.mark.parametrize("name", list(STEPS))
 def test_a_step_with_faults_in_every_instrument_finishes_with_the_clean_runs_data(tmp_path, name):
     step, sample, start_K = STEPS[name]
     spec = sequence_from_dict({"name": "faults", "lab": "simulated", "suspend": {"instrument": {"timeout_min": 20}},
                                "steps": [step]}, source="<test>")
-    report = run_soak(faults=FAULTS, out=tmp_path, sample=sample, seed=2, spec=spec, start_K=start_K)
+    report = run_soak(faults=FAULTS, out=tmp_path, sample=sample, seed=2, spec=spec, start_K=start_K,
+                      lab=LABS.get(name, "simulated"))
     print("\n".join(report.lines()))
     assert report.status == report.clean_status == "finished"
     # a short step's traffic takes fewer than planned (3 % of messages at most), but every
     # instrument it talks to gets some
     assert report.faults_injected >= 8
     assert set(report.faults_by_device) == set(report.devices)
+    assert ("cryomagnetics4g" in report.devices) == (name in LABS)  # the lab's own magnet supply was the one used
     assert report.faults_logged == report.faults_injected  # every fault in the log, and nothing else
     assert report.points > 0 and report.points_lost == 0
     assert report.points_differing == 0, report.problems

@@ -140,17 +140,20 @@ def fault_plan(traffic: dict[str, tuple[int, int]], total: int, rng: np.random.G
 
 
 def run_soak(faults: int = 1000, out: str | Path | None = None, sample: str = "ceh9_cell1",
-             seed: int = 0, spec: SequenceSpec | None = None, start_K: float = 300.0) -> SoakReport:
+             seed: int = 0, spec: SequenceSpec | None = None, start_K: float = 300.0,
+             lab: str | Path = "simulated") -> SoakReport:
     """Run the soak (see the module docstring) into ``out`` (a temporary folder when None);
-    ``spec``: another sequence instead of the overnight one."""
+    ``spec``: another sequence instead of the overnight one; ``lab``: a simulated lab file
+    other than the built-in one (other instruments playing the roles)."""
     spec = spec or overnight_spec(sample)
     wall = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(out or scratch)
-        clean = _run(spec, root / "clean", sample, seed, start_K, [])
-        rerun = _run(spec, root / "clean-other-noise", sample, seed + 1, start_K, [])
-        faulty = _run(spec, root / "faulty", sample, seed, start_K,
-                      fault_plan(clean.traffic, faults, np.random.default_rng(seed)))
+        settings = {"lab_file": lab, "sample": sample, "start_K": start_K}
+        clean = _run(spec, root / "clean", seed=seed, faults=[], **settings)
+        rerun = _run(spec, root / "clean-other-noise", seed=seed + 1, faults=[], **settings)
+        faulty = _run(spec, root / "faulty", seed=seed,
+                      faults=fault_plan(clean.traffic, faults, np.random.default_rng(seed)), **settings)
         report = compare(clean.outcome, faulty.outcome, rerun.outcome)
         report.faults_injected = len(faulty.injected)
         report.faults_by_device = dict(collections.Counter(device for device, _, _ in faulty.injected))
@@ -169,9 +172,10 @@ class _Run:
     unsafe: list[str]  # what was not safe at the end
 
 
-def _run(spec: SequenceSpec, out: Path, sample: str, seed: int, start_K: float, faults: list[Fault]) -> _Run:
-    """One run of the sequence with ``faults`` injected."""
-    with Lab.open("simulated", sample=sample, seed=seed, start_K=start_K) as lab, recording_commands() as sent:
+def _run(spec: SequenceSpec, out: Path, lab_file: str | Path, sample: str, seed: int, start_K: float,
+         faults: list[Fault]) -> _Run:
+    """One run of the sequence in the simulated lab ``lab_file`` with ``faults`` injected."""
+    with Lab.open(lab_file, sample=sample, seed=seed, start_K=start_K) as lab, recording_commands() as sent:
         for fault in faults:
             lab.world.faults.add(fault)
         outcome = run_sequence(spec, out=out, lab=lab, report=False)
