@@ -13,6 +13,10 @@ transition was crossed, which matters while Tc moves by several kelvin a day. Fr
 on, Tc(days) of the chosen criterion (the mean of a visit's legs, so a cooling-warming pair
 cancels the thermal lag) is fitted with :func:`daclab.analysis.aging.fit_aging` on the analysis
 thread and emitted as ``"aging"``; a fit that fails is logged and the run goes on.
+
+Each visit emits ``"visit start"`` with its time stamp (epoch seconds). A resumed schedule keeps
+the times of the first part: the next visit is due ``(n - 1) * interval_days`` after the first
+visit's start, not after the resume, and the visits done before are not waited for again.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ class Aging(RTSweep):
         super().__init__(lab=lab, **kwargs)
         self._visit = 0
         self._tc_by_visit: list[tuple[float, float]] = []  # (days since synthesis, Tc K)
+        self._first_visit_started: float | None = None  # epoch seconds; from restore() on a resume
 
     def validate(self, config: LabConfig) -> None:
         super().validate(config)
@@ -79,24 +84,28 @@ class Aging(RTSweep):
 
     def acquire(self) -> None:
         self.begin()
-        clock = clocks.current()
-        first = clock.now()
+        first = self._first_visit_started  # time stamps: a resumed schedule may be in another process
+        if first is None:
+            first = clocks.current().timestamp()
         self.report_progress(0.0)
         for visit in range(1, self.visits + 1):
-            if visit > 1:
+            key = f"visit {visit}"
+            if visit > 1 and key not in self.done_segments:
                 self._park_until(first + (visit - 1) * self.interval_days * SECONDS_PER_DAY, visit)
+
             def measure_visit(visit=visit) -> None:
                 self._visit = visit
+                self.emit_analysis("visit start", visit=visit, timestamp=clocks.current().timestamp())
                 self.sweep((visit - 1) / self.visits, 1.0 / self.visits, segmented=False, visit=visit)
                 self._record_visit(visit)
 
-            self.run_segment(f"visit {visit}", measure_visit)
+            self.run_segment(key, measure_visit)
         self.report_progress(1.0)
 
     def _park_until(self, due: float, visit: int) -> None:
-        """Standby temperature, then wait on the clock for the visit's time."""
+        """Standby temperature, then wait on the clock until the visit's time (epoch seconds)."""
         self._controller.set_setpoint(self.standby_K, rate_K_per_min=self.return_rate_K_per_min)
-        late_s = clocks.current().now() - due
+        late_s = clocks.current().timestamp() - due
         if late_s > 0:
             log.warning("visit %d starts %.2g h late: the previous visit took longer than interval_days", visit,
                         late_s / 3600)
@@ -120,7 +129,10 @@ class Aging(RTSweep):
         return float(np.mean([record["days_since_synthesis"] for record in legs])), float(np.mean(tc))
 
     def restore(self, records: list[dict]) -> None:
-        """Tc of the visits done before a resume, so that the aging fit goes on using them."""
+        """Tc of the visits done before a resume, so that the aging fit goes on using them, and
+        the first visit's start, from which the next visits keep their times."""
+        self._first_visit_started = next((record["timestamp"] for record in records
+                                          if record["kind"] == "visit start" and record["visit"] == 1), None)
         tc_records = [record for record in records if record["kind"] == "tc"]
         visits = sorted({record["visit"] for record in tc_records})
         self._tc_by_visit = [point for visit in visits if (point := self._visit_point(visit, tc_records))]

@@ -187,3 +187,14 @@ def test_a_resumed_schedule_fits_the_visits_done_before(lah10_lab, tmp_path):
     fits = [record for record in second.analysis if record["kind"] == "aging"]
     assert [len(fit["days"]) for fit in fits] == [4, 5]
     assert fits[-1]["tc_K"] == pytest.approx([record["midpoint_K"] for record in tc])
+    # the schedule keeps its times: visits 4 and 5 are due 9 and 12 days after visit 1, as if
+    # nothing had stopped (the visits done are not waited for again from the resume)
+    days = {}
+    for record in tc:
+        days.setdefault(record["visit"], []).append(record["days_since_synthesis"])
+    after_first = [np.mean(days[visit]) - np.mean(days[1]) for visit in range(1, 6)]
+    assert after_first == pytest.approx([0.0, 3.0, 6.0, 9.0, 12.0], abs=0.25)  # restarted at the resume: +6 d
+    starts = [record for run in (first, second) for record in run.analysis if record["kind"] == "visit start"]
+    assert [record["visit"] for record in starts] == [1, 2, 3, 4, 5]
+    assert [(record["timestamp"] - starts[0]["timestamp"]) / 86400 for record in starts] == pytest.approx(
+        [0.0, 3.0, 6.0, 9.0, 12.0], abs=1e-6)
