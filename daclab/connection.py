@@ -81,6 +81,11 @@ REPLY_METHODS = ("read", "ask", "values", "binary_values", "read_bytes", "read_b
 
 SLOW_REPLY_S = 1.0  # lab time a single write or read may take before it is logged as slow
 
+# Queries whose reading clears what they report (IEEE 488.2 *ESR?, SCPI event registers, the SCPI
+# error queue): a garbled reply was read, and so cleared, in the instrument, and its retry reads
+# only what came after. The log says so, since nothing can bring it back.
+READ_AND_CLEAR = re.compile(r"\*ESR\?|SYST(EM)?:ERR(OR)?(:NEXT)?\?|:EVEN(T)?\?", re.IGNORECASE)
+
 
 class GarbledReply(ValueError):
     """A reply that does not parse as the driver expected, or breaks its declared format."""
@@ -401,6 +406,8 @@ def _with_retries(target, method_name, method, args, kwargs, policy: RetryPolicy
         command = target._last_command or command
         # reopened first, so that the flush below (a SIM900 port's FLSH is a message) goes out on a live session
         reopened, note = _replace_lost_session(session_owner(target), failure)
+        if isinstance(failure, ValueError) and READ_AND_CLEAR.search(command):  # a reply came: it was read
+            note += "; the query clears what it reports, so what the garbled reply held is lost"
         _discard_pending_reply(target)
         if attempt == policy.attempts:
             if policy.attempts > 1:  # a single try's caller reports it itself (the status panel, every second)

@@ -204,6 +204,20 @@ def test_lab_time_that_another_thread_waits_during_a_reply_is_not_a_slow_reply(l
     assert fault_records(caplog) == []
 
 
+def test_a_garbled_read_and_clear_reply_is_logged_as_lost(lab, caplog):
+    """*ESR? clears the register it reads: the retry cannot give back what the garbled reply
+    held, and the log says so (an ordinary query's retry is logged without it)."""
+    controller = lab.instrument("temperature")
+    controller.check_errors()
+    for query, lost in ((controller.check_errors, True), (lambda: controller.input_A.kelvin, False)):
+        caplog.clear()
+        lab.world.faults.add(Fault(LS350, "garbage", count=1))
+        with caplog.at_level(logging.WARNING, logger="daclab.faults"):
+            query()
+        [record] = fault_records(caplog)
+        assert ("what the garbled reply held is lost" in record.message) is lost, record.message
+
+
 def test_fault_settings_out_of_range_are_refused_with_name_and_range():
     with pytest.raises(ValueError, match=r"lasts = 0 must be at least 1"):
         Fault(LS350, "disconnect", lasts=0)
