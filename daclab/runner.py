@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import time
 from pathlib import Path
@@ -102,6 +103,21 @@ def aside_path(path: Path) -> Path:
     while (moved := path.with_name(f"{path.stem}.interrupted-{number}{path.suffix}")).exists():
         number += 1
     return moved
+
+
+def last_row_value(path: str | Path, columns: tuple[str, ...]) -> float | None:
+    """The number in the last data row of a Results file under the first of ``columns`` the
+    file has; None without a row, such a column or a finite number there."""
+    lines = [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
+    header = lines[0].split(",") if lines else []
+    column = next((name for name in columns if name in header), None)
+    if len(lines) < 2 or column is None:
+        return None
+    try:
+        value = float(lines[-1].split(",")[header.index(column)])
+    except (ValueError, IndexError):
+        return None
+    return value if math.isfinite(value) else None
 
 
 def set_aside_tail(path: str | Path, offset: int) -> Path | None:

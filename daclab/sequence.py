@@ -38,7 +38,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from daclab import __version__, runner
+from daclab import clock as clocks
 from daclab.lab import Lab, LabFileError, lab_path, load_lab
+from daclab.procedures.base import ELAPSED_COLUMNS
 from daclab.rundir import (DEFAULT_ROOT, IDENTITY_NAME, LOG_NAME, SEQUENCE_NAME, Journal, measuring,
                            new_run_dir, now_iso, read_identity, step_file_name, write_json_atomic)
 from daclab.sequence_file import SequenceSpec, StepSpec, load_sequence
@@ -184,13 +186,15 @@ def _resume(run_dir: Path, should_stop: Callable[[], bool], progress: ProgressCa
             runner.set_aside_tail(path, max(offset for offset in done.values()))
         else:
             _set_aside_whole(path)
+    kept_s = (runner.last_row_value(path, ELAPSED_COLUMNS) if done and path.exists() else None) or 0.0
     simulation = identity.get("simulation")
     if simulation and lab is None:  # a real cryostat stays where it was when the software died; the virtual one must be told
         simulation = {**simulation, "start_K": _last_temperature(run_dir, first) or simulation.get("start_K")}
     Journal(run_dir).append("sequence resume", step=first, done_segments=sorted(done))
     return _run_steps(spec, run_dir, simulation, first_step=first, done_segments=set(done),
                       should_stop=should_stop, progress=progress, report=report, lab=lab, on_event=on_event,
-                      restored=state.segment_analysis.get(first, []))
+                      restored=state.segment_analysis.get(first, []),
+                      resumed_time=(state.step_started.get(first), kept_s))
 
 
 @dataclasses.dataclass
@@ -199,6 +203,7 @@ class JournalState:
     finished_steps: set[int]
     done_segments: dict[int, dict[str, int]]  # step -> {segment key: file offset after it}
     segment_analysis: dict[int, list[dict]]  # step -> analysis records of its done segments, in order
+    step_started: dict[int, float]  # step -> the lab's time stamp when its data file was begun (where recorded)
 
 
 def journal_state(journal: Journal) -> JournalState:
@@ -207,7 +212,7 @@ def journal_state(journal: Journal) -> JournalState:
     An analysis record belongs to the latest attempt at the segment it names: a discarded
     attempt's records go with it, and a fit that finished after its segment still counts.
     """
-    finished, finished_steps, done = False, set(), {}
+    finished, finished_steps, done, started = False, set(), {}, {}
     attempts: dict[int, dict[str, list[dict]]] = {}  # step -> segment key -> records of its latest attempt
     for event in journal.events():
         kind, step = event.get("event"), event.get("step")
@@ -215,6 +220,9 @@ def journal_state(journal: Journal) -> JournalState:
             finished = event.get("status") == "finished"
         elif kind == "step end" and event.get("status") == "finished":
             finished_steps.add(step)
+        elif kind == "step start" and isinstance(event.get("lab_timestamp"), (int, float)):
+            if not event.get("resumed") or step not in started:  # a fresh start (a new file) counts anew
+                started[step] = float(event["lab_timestamp"])
         elif kind == "segment start":
             attempts.setdefault(step, {}).pop(event["key"], None)  # re-inserted last: the order measured
             attempts[step][event["key"]] = []
@@ -229,13 +237,14 @@ def journal_state(journal: Journal) -> JournalState:
                 records.append(event["record"])
     analysis = {step: [record for key, records in by_key.items() if key in done.get(step, {}) for record in records]
                 for step, by_key in attempts.items()}
-    return JournalState(finished, finished_steps, done, analysis)
+    return JournalState(finished, finished_steps, done, analysis, started)
 
 
 def _run_steps(spec: SequenceSpec, run_dir: Path, simulation: dict | None, first_step: int,
                done_segments: set[str], should_stop: Callable[[], bool], progress: ProgressCallback | None,
                report: bool, lab: Lab | None = None, on_event: EventCallback | None = None,
-               restored: list[dict] | None = None) -> SequenceOutcome:
+               restored: list[dict] | None = None,
+               resumed_time: tuple[float | None, float] = (None, 0.0)) -> SequenceOutcome:
     journal = Journal(run_dir)
     outcomes: list[runner.RunOutcome] = []
     status, error = "finished", None
@@ -250,7 +259,9 @@ def _run_steps(spec: SequenceSpec, run_dir: Path, simulation: dict | None, first
                 if resuming:
                     procedure.done_segments = set(done_segments)
                     procedure.restore(list(restored or []))
-                journal.append("step start", step=step.index, kind=step.kind, file=path.name, resumed=resuming)
+                    procedure.continue_elapsed_time(*resumed_time)
+                journal.append("step start", step=step.index, kind=step.kind, file=path.name, resumed=resuming,
+                               lab_timestamp=clocks.current().timestamp())  # the lab's clock: virtual in simulation
                 _record(run_dir, running=True)  # the run browser shows the step running from its start
                 if on_event is not None:
                     on_event(step, "step start", {"run_dir": run_dir, "data_path": path, "resumed": resuming})
@@ -346,16 +357,8 @@ def _last_temperature(run_dir: Path, up_to_step: int) -> float | None:
     for path in sorted(run_dir.glob("*.csv")):
         if int(path.name.split("_", 1)[0]) > up_to_step:
             continue
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")]
-        columns = lines[0].split(",") if lines else []
-        if len(lines) < 2 or "Temperature (K)" not in columns:
-            continue
-        cells = lines[-1].split(",")
-        try:
-            kelvin = float(cells[columns.index("Temperature (K)")])
-        except (ValueError, IndexError):
-            continue
-        if math.isfinite(kelvin) and (latest is None or path.stat().st_mtime >= latest[0]):
+        kelvin = runner.last_row_value(path, ("Temperature (K)",))
+        if kelvin is not None and (latest is None or path.stat().st_mtime >= latest[0]):
             latest = (path.stat().st_mtime, kelvin)
     return None if latest is None else latest[1]
 

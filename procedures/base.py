@@ -56,6 +56,7 @@ log = logging.getLogger(__name__)
 END_TEMPERATURE_MODES = ("hold", "standby", "heater off")
 # Role kinds whose stop() turns a current off; stopped first at shutdown.
 SOURCE_KINDS = ("pulse_source", "conductance_source", "current_step_source", "resistance_meter")
+ELAPSED_COLUMNS = ("Time (s)", "Elapsed time (s)")  # the data columns that hold elapsed_s()
 WAIT_CHUNK_S = 10.0  # long waits are cut into chunks so an abort is seen within this time
 ANALYSIS_FINISH_S = 600.0  # wall time shutdown gives the fits still running (a BTK fit takes ~0.1 s)
 
@@ -106,6 +107,8 @@ class LabProcedure(Procedure):
         self.eta_s = math.nan
         self._start_now = math.nan
         self._start_timestamp = math.nan
+        self._resumed_time: tuple[float | None, float] | None = None  # see continue_elapsed_time
+        self._elapsed_before_s = 0.0  # a resumed step's time before this part began
         self.done_segments: set[str] = set()  # segments finished before (a resumed sequence sets it)
         self.suspenders: list[Suspender] = []  # set by the sequence engine
         self._in_segment = False
@@ -186,6 +189,11 @@ class LabProcedure(Procedure):
         self.sample = self._resolve_sample()
         self._start_now = clocks.current().now()
         self._start_timestamp = clocks.current().timestamp()
+        self._elapsed_before_s = 0.0
+        if self._resumed_time is not None:
+            first_started, last_kept_s = self._resumed_time
+            since_first = -math.inf if first_started is None else self._start_timestamp - first_started
+            self._elapsed_before_s = max(since_first, last_kept_s)
         log.info("%s on %s: sample %r, cell %r", type(self).__name__, self.lab.config.name, self.sample.name,
                  self.sample.cell)
 
@@ -243,7 +251,16 @@ class LabProcedure(Procedure):
         return role
 
     def elapsed_s(self) -> float:
-        return clocks.current().now() - self._start_now
+        """Lab seconds since the step started (its first part's start, for a resumed step)."""
+        return clocks.current().now() - self._start_now + self._elapsed_before_s
+
+    def continue_elapsed_time(self, first_started: float | None, last_kept_s: float) -> None:
+        """A resumed step: its elapsed time (the data's time column) goes on from its first part
+        rather than from 0. It counts from ``first_started``, the time stamp at which the step
+        first started, so the time the run was down shows as a gap; where that is unknown or
+        runs backwards (a virtual cryostat started again in another process has its own time
+        line), from ``last_kept_s``, the time of the last row kept."""
+        self._resumed_time = (first_started, last_kept_s)
 
     def timestamp(self) -> float:
         return clocks.current().timestamp()
@@ -376,7 +393,7 @@ class LabProcedure(Procedure):
     def report_progress(self, fraction: float) -> None:
         """Emit the fraction done (percent, pymeasure's 'progress') and the estimated time left."""
         fraction = min(max(float(fraction), 0.0), 1.0)
-        elapsed = self.elapsed_s()
+        elapsed = clocks.current().now() - self._start_now  # this part's own pace, not a resumed step's gap
         if fraction > 0:
             self.eta_s = elapsed * (1.0 - fraction) / fraction
         else:

@@ -169,3 +169,20 @@ def test_a_failing_fit_is_logged_and_a_failed_run_still_records_the_fits_asked_f
     assert outcome.status == "failed" and outcome.points == 3
     assert [record["index"] for record in outcome.analysis] == [0, 2]
     assert "fit diverged" in caplog.text
+
+
+@pytest.mark.parametrize("started_before_s, kept_s, first_time_s", [
+    (1000.0, 200.0, 1060.0),  # the step began 1000 s ago: its clock counts the time the run was down
+    (-5000.0, 200.0, 260.0),  # a begin in the future (another virtual time line): on from the last row kept
+    (None, 200.0, 260.0),  # a journal without the time stamp: on from the last row kept
+])
+def test_a_resumed_step_goes_on_with_its_own_time(lab, tmp_path, started_before_s, kept_s, first_time_s):
+    procedure = ThermometerLog(lab=lab, points=2)
+    now = lab.world.clock.timestamp()
+    procedure.continue_elapsed_time(None if started_before_s is None else now - started_before_s, kept_s)
+    events = []
+    runner.run(procedure, tmp_path / "run.csv", on_event=lambda t, r: events.append((t, r)))
+    data = Results.load(str(tmp_path / "run.csv"), procedure_class=ThermometerLog).data
+    assert list(data["Time (s)"]) == pytest.approx([first_time_s, first_time_s + 60.0], abs=0.5)
+    # the time left is this part's own pace (60 s a point), not stretched by the time before it
+    assert [r for t, r in events if t == "eta"][0] == pytest.approx(60.0, abs=0.5)

@@ -16,6 +16,7 @@ import yaml
 from pymeasure.experiment import Results
 
 from daclab import cli
+from daclab.procedures.base import ELAPSED_COLUMNS
 from daclab.procedures.critical_current import CriticalCurrent
 from daclab.procedures.rt_sweep import RTSweep
 from daclab.run_index import RunIndex, read_run
@@ -177,11 +178,14 @@ def test_the_journal_gives_back_the_records_of_the_segments_done(tmp_path):
 
 def assert_one_copy_of_every_segment(run_dir, reference_dir=None):
     """Each segment's rows appear once, in one block, and (with a reference run) the same
-    segments in the same order with about the same number of rows."""
+    segments in the same order with about the same number of rows. The time column never runs
+    backwards: a resumed step's time goes on from its first part."""
     for path in step_files(run_dir):
         data = load_step(path)
         if data is None:
             continue
+        [time_column] = [name for name in ELAPSED_COLUMNS if name in data]
+        assert np.all(np.diff(data[time_column].to_numpy(float)) >= 0), f"{path.name}: time runs backwards"
         column = segment_column(path)
         blocks = [key for key, _ in _runs(list(data[column]))]
         assert len(blocks) == len(set(blocks)), f"{path.name}: a segment appears twice: {blocks}"

@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from daclab.lab import Lab
+from daclab.procedures.base import ELAPSED_COLUMNS
 from daclab.runner import FAULTS_COLUMN
 from daclab.rundir import LOG_NAME, step_files
 from daclab.sequence import SequenceOutcome, run_sequence
@@ -63,7 +64,6 @@ MAX_PROBABILITY = 0.03
 NOISE_TOLERANCE = 6.0  # in units of the rms difference of two clean runs
 TIMING_SLACK_S = 2.0  # a point may be read this much earlier or later than in the clean run
 DRIFT_RELATIVE = 2e-4  # what the sample may drift while retries delay a buffered sweep
-TIME_COLUMNS = ("Time (s)", "Elapsed time (s)")  # a back-off shifts them: not compared
 
 
 @dataclasses.dataclass
@@ -225,9 +225,9 @@ def compare(clean: SequenceOutcome, faulty: SequenceOutcome, rerun: SequenceOutc
         flagged = data[FAULTS_COLUMN].to_numpy() > 0 if FAULTS_COLUMN in data else np.zeros(rows, bool)
         report.points_flagged += int(flagged.sum())
         off = np.zeros(rows, bool)
-        times = next((reference[c].to_numpy(float) for c in TIME_COLUMNS if c in reference), None)
+        times = next((reference[c].to_numpy(float) for c in ELAPSED_COLUMNS if c in reference), None)
         for column in reference.columns:
-            if column in TIME_COLUMNS or column == FAULTS_COLUMN:
+            if column in ELAPSED_COLUMNS or column == FAULTS_COLUMN:  # a back-off shifts the time: not compared
                 continue
             if not _numeric(reference[column]):  # text (a sweep direction) must be the same
                 off |= reference[column].astype(str).to_numpy() != data[column].astype(str).to_numpy()
