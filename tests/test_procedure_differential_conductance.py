@@ -278,7 +278,9 @@ def test_a_spectrum_is_measured_while_the_previous_one_is_fitted(lab, tmp_path, 
     assert [fit["temperature_K"] for fit in analyses(outcome, "btk")] == pytest.approx([2.0, 4.0], abs=0.05)
 
 
-def test_a_resumed_series_fits_the_bcs_gap_through_the_spectra_done_before(lab, tmp_path):
+def stopped_after_two_temperatures(lab, path):
+    """A 2, 40, 70 K series stopped once 2 and 40 K are done: its outcome, the segments done and
+    the series' parameters (to resume it with)."""
     done = []
 
     def on_event(topic, record):
@@ -287,8 +289,13 @@ def test_a_resumed_series_fits_the_bcs_gap_through_the_spectra_done_before(lab, 
 
     series = dict(method=STEPS, temperatures_K="2, 40, 70", thermalise_s=3000.0,
                   series_resistance_ohm=lab.world.sample.spreading_resistance_ohm)
-    first, _, _ = run(lab, tmp_path / "series.csv", on_event=on_event, should_stop=lambda: len(done) == 2, **series)
+    first, _, _ = run(lab, path, on_event=on_event, should_stop=lambda: len(done) == 2, **series)
     assert first.status == "aborted" and done == ["2 K", "40 K"]
+    return first, done, series
+
+
+def test_a_resumed_series_fits_the_bcs_gap_through_the_spectra_done_before(lab, tmp_path):
+    first, done, series = stopped_after_two_temperatures(lab, tmp_path / "series.csv")
     assert not analyses(first, "gap_fit")
     resumed = DifferentialConductance(lab=lab, **{**QUICK, **series})
     resumed.done_segments = set(done)
@@ -310,15 +317,7 @@ def test_a_spectrum_whose_fit_was_cut_off_by_the_stop_is_fitted_when_the_series_
     """The run died after the 40 K spectrum was recorded but before its BTK fit was: the
     journal holds the spectrum and no fit. The resumed series fits it from its record, under
     its own segment, and the BCS fit uses all three gaps."""
-    done = []
-
-    def on_event(topic, record):
-        if topic == "segment" and record["state"] == "done":
-            done.append(record["key"])
-
-    series = dict(method=STEPS, temperatures_K="2, 40, 70", thermalise_s=3000.0,
-                  series_resistance_ohm=lab.world.sample.spreading_resistance_ohm)
-    first, _, _ = run(lab, tmp_path / "series.csv", on_event=on_event, should_stop=lambda: len(done) == 2, **series)
+    first, done, series = stopped_after_two_temperatures(lab, tmp_path / "series.csv")
     journal = Journal(tmp_path)
     for record in first.analysis:  # what the journal kept: the 40 K fit never got there
         if record.get("segment") in done and not (record["kind"] == "btk" and record["segment"] == "40 K"):
