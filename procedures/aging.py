@@ -14,9 +14,9 @@ on, Tc(days) of the chosen criterion (the mean of a visit's legs, so a cooling-w
 cancels the thermal lag) is fitted with :func:`daclab.analysis.aging.fit_aging` on the analysis
 thread and emitted as ``"aging"``; a fit that fails is logged and the run goes on.
 
-Each visit emits ``"visit start"`` with its time stamp (epoch seconds). A resumed schedule keeps
-the times of the first part: the next visit is due ``(n - 1) * interval_days`` after the first
-visit's start, not after the resume, and the visits done before are not waited for again.
+The schedule counts from the step's start, and a resumed step's start is its first part's
+(:meth:`~daclab.procedures.base.LabProcedure.continue_elapsed_time`): after a resume the next
+visit keeps its time, and the visits done before are not waited for again.
 """
 
 from __future__ import annotations
@@ -60,7 +60,6 @@ class Aging(RTSweep):
         super().__init__(lab=lab, **kwargs)
         self._visit = 0
         self._tc_by_visit: list[tuple[float, float]] = []  # (days since synthesis, Tc K)
-        self._first_visit_started: float | None = None  # epoch seconds; from restore() on a resume
 
     def validate(self, config: LabConfig) -> None:
         super().validate(config)
@@ -84,9 +83,7 @@ class Aging(RTSweep):
 
     def acquire(self) -> None:
         self.begin()
-        first = self._first_visit_started  # time stamps: a resumed schedule may be in another process
-        if first is None:
-            first = clocks.current().timestamp()
+        first = clocks.current().timestamp() - self.elapsed_s()  # the step's start (a resumed step's first part's)
         self.report_progress(0.0)
         for visit in range(1, self.visits + 1):
             key = f"visit {visit}"
@@ -95,7 +92,6 @@ class Aging(RTSweep):
 
             def measure_visit(visit=visit) -> None:
                 self._visit = visit
-                self.emit_analysis("visit start", visit=visit, timestamp=clocks.current().timestamp())
                 self.sweep((visit - 1) / self.visits, 1.0 / self.visits, segmented=False, visit=visit)
                 self._record_visit(visit)
 
@@ -129,10 +125,7 @@ class Aging(RTSweep):
         return float(np.mean([record["days_since_synthesis"] for record in legs])), float(np.mean(tc))
 
     def restore(self, records: list[dict]) -> None:
-        """Tc of the visits done before a resume, so that the aging fit goes on using them, and
-        the first visit's start, from which the next visits keep their times."""
-        self._first_visit_started = next((record["timestamp"] for record in records
-                                          if record["kind"] == "visit start" and record["visit"] == 1), None)
+        """Tc of the visits done before a resume, so that the aging fit goes on using them."""
         tc_records = [record for record in records if record["kind"] == "tc"]
         visits = sorted({record["visit"] for record in tc_records})
         self._tc_by_visit = [point for visit in visits if (point := self._visit_point(visit, tc_records))]
