@@ -114,7 +114,7 @@ def _start_run(spec: SequenceSpec, run_dir: Path, simulation: dict | None, shoul
     }
     write_json_atomic(run_dir / IDENTITY_NAME, identity)
     Journal(run_dir).append("sequence start", name=spec.name, steps=len(spec.steps))
-    return _run_steps(spec, run_dir, simulation, first_step=1, done_segments=set(), should_stop=should_stop,
+    return _run_steps(spec, run_dir, simulation, first_step=1, should_stop=should_stop,
                       progress=progress, report=report, lab=lab, on_event=on_event)
 
 
@@ -186,15 +186,32 @@ def _resume(run_dir: Path, should_stop: Callable[[], bool], progress: ProgressCa
             runner.set_aside_tail(path, max(offset for offset in done.values()))
         else:
             _set_aside_whole(path)
-    kept_s = (runner.last_row_value(path, ELAPSED_COLUMNS) if done and path.exists() else None) or 0.0
     simulation = identity.get("simulation")
     if simulation and lab is None:  # a real cryostat stays where it was when the software died; the virtual one must be told
         simulation = {**simulation, "start_K": _last_temperature(run_dir, first) or simulation.get("start_K")}
     Journal(run_dir).append("sequence resume", step=first, done_segments=sorted(done))
-    return _run_steps(spec, run_dir, simulation, first_step=first, done_segments=set(done),
-                      should_stop=should_stop, progress=progress, report=report, lab=lab, on_event=on_event,
-                      restored=state.segment_analysis.get(first, []),
-                      resumed_time=(state.step_started.get(first), kept_s))
+    resume_point = None
+    if done:  # the step goes on in its file (else it starts afresh)
+        kept_s = runner.last_row_value(path, ELAPSED_COLUMNS) if path.exists() else None
+        resume_point = ResumePoint(set(done), state.segment_analysis.get(first, []), state.step_started.get(first),
+                                   kept_s or 0.0)
+    return _run_steps(spec, run_dir, simulation, first_step=first, should_stop=should_stop, progress=progress,
+                      report=report, lab=lab, on_event=on_event, resume_point=resume_point)
+
+
+@dataclasses.dataclass
+class ResumePoint:
+    """Where a resumed step goes on in its own file: the segments it finished, their analysis
+    records (the inputs of its fits), and its clock (see LabProcedure.continue_elapsed_time)."""
+    done_segments: set[str]
+    records: list[dict]
+    started: float | None  # the lab's time stamp when the step's file was begun
+    last_kept_s: float  # the time column's last kept value
+
+    def apply(self, procedure) -> None:
+        procedure.done_segments = set(self.done_segments)
+        procedure.restore(list(self.records))
+        procedure.continue_elapsed_time(self.started, self.last_kept_s)
 
 
 @dataclasses.dataclass
@@ -241,10 +258,9 @@ def journal_state(journal: Journal) -> JournalState:
 
 
 def _run_steps(spec: SequenceSpec, run_dir: Path, simulation: dict | None, first_step: int,
-               done_segments: set[str], should_stop: Callable[[], bool], progress: ProgressCallback | None,
-               report: bool, lab: Lab | None = None, on_event: EventCallback | None = None,
-               restored: list[dict] | None = None,
-               resumed_time: tuple[float | None, float] = (None, 0.0)) -> SequenceOutcome:
+               should_stop: Callable[[], bool], progress: ProgressCallback | None, report: bool,
+               lab: Lab | None = None, on_event: EventCallback | None = None,
+               resume_point: ResumePoint | None = None) -> SequenceOutcome:
     journal = Journal(run_dir)
     outcomes: list[runner.RunOutcome] = []
     status, error = "finished", None
@@ -255,11 +271,9 @@ def _run_steps(spec: SequenceSpec, run_dir: Path, simulation: dict | None, first
                 path = run_dir / step_file_name(step.index, step.kind)
                 procedure = step.build(lab=lab)
                 procedure.suspenders = list(spec.suspenders)
-                resuming = step.index == first_step and bool(done_segments)
+                resuming = step.index == first_step and resume_point is not None
                 if resuming:
-                    procedure.done_segments = set(done_segments)
-                    procedure.restore(list(restored or []))
-                    procedure.continue_elapsed_time(*resumed_time)
+                    resume_point.apply(procedure)
                 journal.append("step start", step=step.index, kind=step.kind, file=path.name, resumed=resuming,
                                lab_timestamp=clocks.current().timestamp())  # the lab's clock: virtual in simulation
                 _record(run_dir, running=True)  # the run browser shows the step running from its start

@@ -123,7 +123,7 @@ class AMI430(SCPIMixin, Instrument):
         if welcome_lines is None:
             welcome_lines = WELCOME_LINES_ON_TCP if _is_tcp_socket(self.adapter) else 0
         self._welcome_lines = welcome_lines
-        self.welcome = self.read_welcome(welcome_lines) if welcome_lines else []
+        self._read_greeting()
 
     def read_welcome(self, lines: int = WELCOME_LINES_ON_TCP) -> list[str]:
         """Read the lines the 430 sends unasked on a new TCP connection, and return them."""
@@ -132,6 +132,9 @@ class AMI430(SCPIMixin, Instrument):
     def session_reopened(self) -> None:
         """A new session (daclab.connection reopens a lost one) is greeted like the first: read
         the welcome lines, which would otherwise be read as the replies to the next queries."""
+        self._read_greeting()
+
+    def _read_greeting(self) -> None:
         self.welcome = self.read_welcome(self._welcome_lines) if self._welcome_lines else []
 
     # ---- readings -------------------------------------------------------------------------

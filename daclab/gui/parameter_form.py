@@ -98,6 +98,14 @@ class _Invalid(Exception):
 _BLANK = object()  # a NaN-default number left empty: the step leaves the parameter out
 
 
+def mark_widget(widget: QWidget, tooltip: str, messages: list[str], style: str = INVALID_STYLE) -> None:
+    """``style`` (a red border) and the messages under the tooltip when there are any; plain
+    otherwise. The "invalid" property lets tests and style sheets find what is marked."""
+    widget.setStyleSheet(style if messages else "")
+    widget.setProperty("invalid", bool(messages))
+    widget.setToolTip("\n\n".join([tooltip, *messages]))
+
+
 def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
@@ -163,10 +171,7 @@ class _Input:
                         f"{allowed_values(self.template)} ({why})")
 
     def mark(self, messages: list[str]) -> None:
-        """Red border and the messages in the tooltip when there are any; plain otherwise."""
-        self.widget.setStyleSheet(INVALID_STYLE if messages else "")
-        self.widget.setProperty("invalid", bool(messages))
-        self.widget.setToolTip("\n\n".join([self.tooltip, *messages]))
+        mark_widget(self.widget, self.tooltip, messages)
 
 
 class _LineInput(_Input):
@@ -432,12 +437,8 @@ class _SuspendCondition:
             if not named:
                 unnamed.append(message)
         for option, entry in self.entries.items():
-            entry.setStyleSheet(INVALID_STYLE if marks[option] else "")
-            entry.setProperty("invalid", bool(marks[option]))
-            entry.setToolTip("\n\n".join([self.tooltips[option], *marks[option]]))
-        self.check.setStyleSheet(f"color: {ERROR_COLOUR};" if unnamed else "")
-        self.check.setProperty("invalid", bool(unnamed))
-        self.check.setToolTip("\n\n".join([self.tooltip, *unnamed]))
+            mark_widget(entry, self.tooltips[option], marks[option])
+        mark_widget(self.check, self.tooltip, unnamed, style=f"color: {ERROR_COLOUR};")  # a checkbox: red text
 
 
 class _SuspendGroup(QWidget):
