@@ -101,9 +101,10 @@ def test_invalid_parameters_cannot_be_queued(qtbot, window):
 
 
 def test_the_abort_button_stops_the_run_and_leaves_the_source_safe(qtbot, window):
-    # thousands of pulses: the run cannot end by itself between the check below and the click
+    # thousands of pulses: the run cannot end by itself between the check below and the click;
+    # reached quickly (10 K/min, short holds), so that little is simulated before the first pulse
     queue_from_form(qtbot, window, "critical_current", temperatures_K="40, 45, 50, 55, 60, 65", step_mA=0.01,
-                    stop_voltage_mV=100.0)
+                    stop_voltage_mV=100.0, rate_K_per_min=10.0, thermalise_s=60.0, stable_s=10.0)
     view = None
 
     def measuring():
